@@ -1,0 +1,49 @@
+# One task runner for developers, the README and CI. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the project with its dev tools
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install  ## mypy (strict)
+	$(BIN)/mypy
+
+stack-up: install  ## start the local stack (builds TimescaleDB once; idempotent)
+	$(BIN)/racelab stack up
+
+stack-down: install  ## stop the local stack
+	$(BIN)/racelab stack down
+
+migrate: stack-up  ## apply database migrations to the local stack
+	$(BIN)/racelab migrate
+
+test-unit: install  ## fast unit tests, no services
+	$(BIN)/pytest tests/unit -q
+
+test-integration: stack-up  ## integration tests against the real broker and database
+	$(BIN)/pytest tests/integration -q
+
+test: lint typecheck stack-up  ## everything CI runs: lint, types, unit, integration
+	$(BIN)/pytest -q
+
+demo: migrate  ## bring up the local stack, migrate, and check it answers
+	$(BIN)/racelab check

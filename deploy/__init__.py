@@ -1,0 +1,1 @@
+"""Deployment: docker-compose for production-shaped stacks, and the local no-Docker stack."""

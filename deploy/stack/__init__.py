@@ -1,0 +1,1 @@
+"""The local stack without Docker: Tansu broker, private PostgreSQL 15 cluster with TimescaleDB."""

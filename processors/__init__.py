@@ -1,0 +1,1 @@
+"""Processors: see README.md for the architecture."""

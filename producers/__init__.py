@@ -1,0 +1,1 @@
+"""Producers: see README.md for the architecture."""

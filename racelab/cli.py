@@ -1,0 +1,117 @@
+"""The ``racelab`` command: one entry point, one settings object for every subcommand.
+
+Errors of the pipeline (:class:`schemas.errors.PipelineError`) end the command with one line on stderr and
+exit code 2; a bad setting ends it with the validation message. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from racelab.logs import setup_logging
+from racelab.settings import Settings, load_settings
+from schemas.errors import PipelineError
+
+log = logging.getLogger("racelab")
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _stack_up(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.stack.manager import LocalStack
+
+    stack = LocalStack(settings.stack)
+    changed = stack.up()
+    for component in stack.status():
+        print(f"{component.name:<11} {'up' if component.running else 'DOWN':<5} {component.endpoint}")
+    print(f"endpoints written to {stack.env_file}" if changed else "stack already up; nothing to do")
+    return 0
+
+
+def _stack_status(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.stack.manager import LocalStack
+
+    statuses = LocalStack(settings.stack).status()
+    for component in statuses:
+        print(
+            f"{component.name:<11} {'up' if component.running else 'DOWN':<5} {component.endpoint:<22} "
+            f"{component.detail}"
+        )
+    return 0 if all(c.running for c in statuses) else 1
+
+
+def _stack_down(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.stack.manager import LocalStack
+
+    LocalStack(settings.stack).down(purge=args.purge)
+    print("stack stopped" + (" and its data deleted" if args.purge else ""))
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.migrate import migrate
+
+    applied = asyncio.run(migrate(settings.database))
+    if applied:
+        print(f"applied {len(applied)} migration(s): " + ", ".join(m.path.name for m in applied))
+    else:
+        print("database schema is up to date; nothing to do")
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from racelab.health import check_all
+
+    results = asyncio.run(check_all(settings))
+    for name, ok, detail in results:
+        print(f"{name:<9} {'ok' if ok else 'FAIL':<5} {detail}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="racelab", description="RaceLab ingest: Korean race data pipeline")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = sub.add_parser("stack", help="the local no-Docker stack (broker + TimescaleDB)")
+    stack_sub = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
+    stack_sub.add_parser("up", help="build/start what is missing; idempotent").set_defaults(handler=_stack_up)
+    stack_sub.add_parser("status", help="show each component; exit 1 if any is down").set_defaults(
+        handler=_stack_status
+    )
+    down = stack_sub.add_parser("down", help="stop the stack")
+    down.add_argument("--purge", action="store_true", help="also delete the database files")
+    down.set_defaults(handler=_stack_down)
+
+    sub.add_parser("migrate", help="apply pending database migrations; idempotent").set_defaults(handler=_migrate)
+    sub.add_parser("check", help="check that the broker and the database answer").set_defaults(handler=_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``racelab`` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"racelab: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except PipelineError as exc:
+        print(f"racelab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("racelab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

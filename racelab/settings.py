@@ -1,0 +1,168 @@
+"""The one settings object of RaceLab ingest.
+
+Every command builds a :class:`Settings` once (``load_settings()``) and passes it down. Values come from, in order:
+keyword arguments, ``RACELAB_*`` environment variables, the endpoints file written by ``racelab stack up``
+(``<home>/stack.env``), then the defaults below. Nested groups use ``__``: ``RACELAB_BROKER__BOOTSTRAP_SERVERS``.
+Secrets are :class:`pydantic.SecretStr` and print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "RACELAB_"
+STACK_ENV_FILE = "stack.env"
+
+
+def default_home() -> Path:
+    """Where the local stack keeps its state: ``RACELAB_HOME``, else ``.racelab`` in the source checkout."""
+    explicit = os.environ.get(f"{ENV_PREFIX}HOME")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / ".racelab"
+    return Path.home() / ".racelab"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BrokerSettings(_Group):
+    """Kafka-protocol broker (Redpanda, Kafka, or Tansu in the local stack)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "racelab"
+    # Tansu's in-memory store answers InitProducerId with an error; the local stack turns this off.
+    idempotence: bool = True
+    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # Short group timeouts make workers join fast on the local stack; production keeps Kafka's defaults.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    rebalance_timeout_ms: int = Field(default=60_000, ge=1_000)
+    default_partitions: int = Field(default=8, ge=1)
+
+
+class DatabaseSettings(_Group):
+    """TimescaleDB (PostgreSQL with the timescaledb extension)."""
+
+    url: SecretStr = SecretStr("postgresql://racelab@127.0.0.1:5432/racelab")
+    schema_name: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=4, ge=1)
+
+    def display_url(self) -> str:
+        """The URL with any password masked, for logs and messages."""
+        return redact_url(self.url.get_secret_value())
+
+
+class SourceSettings(_Group):
+    """One upstream API family (KRA or KSPO on data.go.kr)."""
+
+    base_url: str = ""
+    service_key: SecretStr = SecretStr("")
+    requests_per_second: float = Field(default=8.0, gt=0)
+    max_concurrency: int = Field(default=4, ge=1)
+    connect_timeout_s: float = Field(default=6.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class KraSettings(SourceSettings):
+    """KRA (horse racing) on data.go.kr."""
+
+    base_url: str = "https://apis.data.go.kr/B551015"
+
+
+class KspoSettings(SourceSettings):
+    """KSPO (cycle and boat racing) on data.go.kr."""
+
+    base_url: str = "https://apis.data.go.kr/B551014"
+
+
+class TopicSettings(_Group):
+    """Topic naming; every topic name starts with ``prefix``."""
+
+    prefix: str = Field(default="racelab", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class ApiSettings(_Group):
+    """The control API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    ingestion_key: SecretStr = SecretStr("")
+
+
+class AlertSettings(_Group):
+    """Where alerts go; no webhook means log only."""
+
+    slack_webhook_url: SecretStr | None = None
+    min_interval_s: float = Field(default=300.0, ge=0)
+
+
+class StackSettings(_Group):
+    """The local no-Docker stack (``racelab stack up``)."""
+
+    home: Path = Field(default_factory=default_home)
+    broker_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    postgres_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    postgres_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
+    start_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All settings of RaceLab ingest, read once at the entry point and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    broker: BrokerSettings = BrokerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    kra: KraSettings = KraSettings()
+    kspo: KspoSettings = KspoSettings()
+    topics: TopicSettings = TopicSettings()
+    api: ApiSettings = ApiSettings()
+    alerts: AlertSettings = AlertSettings()
+    stack: StackSettings = StackSettings()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def stack_env_path(home: Path | None = None) -> Path:
+    """The endpoints file ``racelab stack up`` writes."""
+    return (home or default_home()) / STACK_ENV_FILE
+
+
+def load_settings() -> Settings:
+    """Build the settings: environment first, then the local stack's endpoints file, then defaults."""
+    env_file = stack_env_path()
+    return Settings(_env_file=env_file if env_file.is_file() else None)  # type: ignore[call-arg]
+
+
+def redact_url(url: str) -> str:
+    """Mask the password of a URL (``postgresql://u:***@h/db``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))

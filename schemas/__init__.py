@@ -1,0 +1,1 @@
+"""Contracts of RaceLab ingest: normalized record models, raw-message envelope, topic catalogue, errors."""

@@ -1,0 +1,1 @@
+"""Sinks: TimescaleDB schema migrations, the batch writer, and query functions."""

@@ -1,0 +1,132 @@
+"""Real broker and real TimescaleDB for integration tests, shared by the whole run.
+
+Where they come from, in this order:
+1. URLs in the environment: ``RACELAB_BROKER__BOOTSTRAP_SERVERS`` and ``RACELAB_DATABASE__URL``;
+2. testcontainers (Redpanda, timescale/timescaledb) when a Docker engine answers;
+3. the local stack (``racelab stack up``: Tansu + private PostgreSQL with TimescaleDB).
+
+Each test gets its own topic prefix and its own database schema (migrated fresh, dropped afterwards), so tests
+never see each other's data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from deploy.stack.manager import LOCAL_BROKER_ENV, LocalStack
+from racelab.settings import Settings, StackSettings
+from sinks.db import connect
+from sinks.migrate import migrate
+
+ENV_BROKER = "RACELAB_BROKER__BOOTSTRAP_SERVERS"
+ENV_DATABASE = "RACELAB_DATABASE__URL"
+TIMESCALE_IMAGE = "timescale/timescaledb:2.19.3-pg15"
+REDPANDA_IMAGE = "docker.redpanda.com/redpandadata/redpanda:v24.2.7"
+
+
+@dataclass
+class Endpoints:
+    """Where the test broker and database are, and how they were obtained."""
+
+    bootstrap_servers: str
+    database_url: str
+    origin: str
+    broker_overrides: dict[str, object] = field(default_factory=dict)
+    local_stack: LocalStack | None = None
+
+
+def _docker_answers() -> bool:
+    """Whether a Docker engine answers ``/_ping`` on its unix socket (or ``DOCKER_HOST``)."""
+    import socket
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address: object = host.removeprefix("unix://")
+        elif host.startswith("tcp://"):
+            hostname, _, port = host.removeprefix("tcp://").partition(":")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            address = (hostname, int(port or 2375))
+        else:
+            return False
+        with sock:
+            sock.settimeout(3)
+            sock.connect(address)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b" 200 " in sock.recv(128)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _containers() -> Iterator[Endpoints]:
+    from testcontainers.community.kafka import RedpandaContainer
+    from testcontainers.community.postgres import PostgresContainer
+
+    with RedpandaContainer(REDPANDA_IMAGE) as redpanda, PostgresContainer(TIMESCALE_IMAGE, driver=None) as pg:
+        yield Endpoints(redpanda.get_bootstrap_server(), pg.get_connection_url(), "testcontainers")
+
+
+def _local_stack() -> Endpoints:
+    stack = LocalStack(StackSettings())
+    stack.up()
+    overrides = {key.split("__", 1)[1].lower(): value for key, value in LOCAL_BROKER_ENV.items()}
+    return Endpoints(
+        stack.broker.bootstrap_servers,
+        stack.postgres.url(),
+        "local stack",
+        broker_overrides=overrides,
+        local_stack=stack,
+    )
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    """The broker and database every integration test of this run uses."""
+    if os.environ.get(ENV_BROKER) and os.environ.get(ENV_DATABASE):
+        yield Endpoints(os.environ[ENV_BROKER], os.environ[ENV_DATABASE], "environment")
+    elif _docker_answers():
+        with _containers() as found:
+            yield found
+    else:
+        yield _local_stack()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "integration endpoints: environment URLs, else testcontainers, else the local stack"
+
+
+@pytest.fixture
+def test_id() -> str:
+    """A short unique id for this test's topics, groups and schema."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(endpoints: Endpoints, test_id: str) -> Settings:
+    """Settings pointing at the shared endpoints, with this test's own topic prefix and schema."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        broker={"bootstrap_servers": endpoints.bootstrap_servers, **endpoints.broker_overrides},
+        database={"url": endpoints.database_url, "schema_name": f"t_{test_id}"},
+        topics={"prefix": f"t{test_id}", "partitions": 4},
+    )
+
+
+@pytest.fixture
+async def db_schema(settings: Settings) -> AsyncIterator[str]:
+    """This test's schema, migrated; dropped with everything in it after the test."""
+    await migrate(settings.database)
+    yield settings.database.schema_name
+    conn = await connect(settings.database)
+    try:
+        await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
+    finally:
+        await conn.close()

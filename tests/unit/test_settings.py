@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from racelab.logs import SecretMaskFilter, secret_values
+from racelab.settings import Settings, redact_url
+
+
+def test_env_prefix_and_nested_delimiter(monkeypatch):
+    monkeypatch.setenv("RACELAB_BROKER__BOOTSTRAP_SERVERS", "broker:19092")
+    monkeypatch.setenv("RACELAB_TOPICS__PREFIX", "staging")
+    monkeypatch.setenv("RACELAB_KRA__SERVICE_KEY", "k3y-value")
+    settings = Settings()
+    assert settings.broker.bootstrap_servers == "broker:19092"
+    assert settings.topics.prefix == "staging"
+    assert settings.kra.service_key.get_secret_value() == "k3y-value"
+    assert "k3y-value" not in repr(settings)
+    assert "k3y-value" not in str(settings.model_dump())
+
+
+def test_env_beats_stack_file(tmp_path: Path, monkeypatch):
+    env_file = tmp_path / "stack.env"
+    env_file.write_text("RACELAB_BROKER__BOOTSTRAP_SERVERS=127.0.0.1:1111\nRACELAB_BROKER__IDEMPOTENCE=false\n")
+    assert Settings(_env_file=env_file).broker.bootstrap_servers == "127.0.0.1:1111"
+    monkeypatch.setenv("RACELAB_BROKER__BOOTSTRAP_SERVERS", "127.0.0.1:2222")
+    settings = Settings(_env_file=env_file)
+    assert settings.broker.bootstrap_servers == "127.0.0.1:2222"
+    assert settings.broker.idempotence is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RACELAB_LOG_LEVEL", "LOUD"),
+        ("RACELAB_TOPICS__PREFIX", "has space"),
+        ("RACELAB_KRA__PAGE_SIZE", "5000"),
+        ("RACELAB_DATABASE__SCHEMA_NAME", "Robert'); DROP"),
+    ],
+)
+def test_bad_values_fail_fast(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_settings_are_frozen():
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.broker.bootstrap_servers = "x"  # type: ignore[misc]
+
+
+def test_redact_url():
+    assert redact_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_secret_mask_filter_masks_every_secret():
+    import logging
+
+    settings = Settings(
+        database={"url": SecretStr("postgresql://u:dbpass99@h/db")},
+        kra={"base_url": "http://x", "service_key": SecretStr("KRAKEY123")},
+        alerts={"slack_webhook_url": SecretStr("https://hooks.example/T0/B0/XYZ")},
+    )
+    filt = SecretMaskFilter(secret_values(settings))
+    record = logging.LogRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "key=%s pw=%s hook=%s",
+        ("KRAKEY123", "dbpass99", "https://hooks.example/T0/B0/XYZ"),
+        None,
+    )
+    assert filt.filter(record)
+    assert record.getMessage() == "key=********** pw=********** hook=**********"
