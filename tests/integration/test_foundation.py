@@ -233,6 +233,7 @@ async def test_missing_timescaledb_is_one_clear_error(endpoints: Endpoints, tmp_
         assert plain.password not in str(caught.value)
     finally:
         plain.stop(mode="immediate")
+        plain.purge()
 
 
 def test_stack_up_again_is_a_no_op(endpoints: Endpoints):
