@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo
+.PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
+	simulator bench-client
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -47,3 +48,9 @@ test: lint typecheck stack-up  ## everything CI runs: lint, types, unit, integra
 
 demo: migrate  ## bring up the local stack, migrate, and check it answers
 	$(BIN)/racelab check
+
+simulator: install  ## run the KRA/KSPO simulator on 127.0.0.1:8089
+	$(BIN)/racelab simulator
+
+bench-client: install  ## requests/s of one API client against the simulator (limiter off)
+	$(BIN)/python -m benchmarks.client_requests

@@ -73,6 +73,13 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(ok for _, ok, _ in results) else 1
 
 
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.simulator.run import run_simulator
+
+    asyncio.run(run_simulator(settings.simulator, args))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="racelab", description="RaceLab ingest: Korean race data pipeline")
@@ -90,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply pending database migrations; idempotent").set_defaults(handler=_migrate)
     sub.add_parser("check", help="check that the broker and the database answer").set_defaults(handler=_check)
+
+    sim = sub.add_parser("simulator", help="serve simulated KRA/KSPO APIs and live odds on loopback")
+    sim.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
+    sim.add_argument("--port", type=int, help="port (default 8089; 0 = free port)")
+    sim.add_argument("--seed", type=int, help="world seed (same seed, same data)")
+    sim.add_argument("--every-day", action="store_true", default=None, help="every track races every day")
+    sim.add_argument("--speed", type=float, help="simulated seconds per real second (e.g. 60)")
+    sim.add_argument("--clock-start", help="simulated start, ISO with offset (2024-12-14T10:00+09:00)")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="ENDPOINT:FAULT[:RATE[:TIMES]]",
+        help="inject a fault, e.g. 'API214_1/*:http_503:0.3' (repeatable)",
+    )
+    sim.set_defaults(handler=_simulator)
     return parser
 
 

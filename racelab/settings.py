@@ -9,6 +9,7 @@ Secrets are :class:`pydantic.SecretStr` and print as ``**********``.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -73,6 +74,7 @@ class SourceSettings(_Group):
     connect_timeout_s: float = Field(default=6.0, gt=0)
     read_timeout_s: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    retry_base_delay_s: float = Field(default=1.0, ge=0, description="backoff 1, 2, 4, 8 s (x jitter)")
     page_size: int = Field(default=1000, ge=1, le=1000)
 
 
@@ -86,6 +88,12 @@ class KspoSettings(SourceSettings):
     """KSPO (cycle and boat racing) on data.go.kr."""
 
     base_url: str = "https://apis.data.go.kr/B551014"
+
+
+class OddsFeedSettings(SourceSettings):
+    """A live-odds feed (the simulator has one; the public APIs do not). Empty ``base_url`` = none."""
+
+    base_url: str = ""
 
 
 class TopicSettings(_Group):
@@ -109,6 +117,18 @@ class AlertSettings(_Group):
 
     slack_webhook_url: SecretStr | None = None
     min_interval_s: float = Field(default=300.0, ge=0)
+
+
+class SimulatorSettings(_Group):
+    """``racelab simulator``: where it listens and how its world and clock behave."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8089, ge=0, le=65535)
+    seed: int = 7
+    every_day: bool = Field(default=False, description="every track races every day (demos)")
+    speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
+    clock_start: datetime | None = Field(default=None, description="simulated start time (ISO with offset)")
+    service_key: SecretStr | None = Field(default=None, description="require this key (code 30 otherwise)")
 
 
 class StackSettings(_Group):
@@ -136,9 +156,11 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     kra: KraSettings = KraSettings()
     kspo: KspoSettings = KspoSettings()
+    odds_feed: OddsFeedSettings = OddsFeedSettings()
     topics: TopicSettings = TopicSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
 
     @field_validator("log_level", mode="before")
