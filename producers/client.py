@@ -23,6 +23,7 @@ from typing import ClassVar, Self
 
 import httpx
 
+from producers.calls import Call
 from producers.envelope import EnvelopeError, PageInfo, inspect_page
 from producers.errors import (
     NO_DATA_CODES,
@@ -96,8 +97,10 @@ class DataGoKrClient:
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
+        self._now = now or (lambda: datetime.now(UTC))
         self.limiter = limiter or RateLimiter(settings.requests_per_second, settings.max_concurrency)
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -198,13 +201,17 @@ class DataGoKrClient:
                 params={k: v for k, v in query.items() if k != self.key_param},
                 body=response.content,
                 http_status=response.status_code,
-                fetched_at=datetime.now(UTC),
+                fetched_at=self._now(),
                 page_no=page_no,
                 total_count=info.total_count,
                 item_count=info.item_count,
                 attempts=attempt,
                 elapsed_s=time.monotonic() - started,
             )
+
+    async def run(self, call: Call) -> list[RawResponse]:
+        """Every page of a :class:`producers.calls.Call`."""
+        return await self.fetch_all(call.endpoint, call.params)
 
     async def fetch_all(self, endpoint: str, params: Mapping[str, object]) -> list[RawResponse]:
         """Every page of a call: until ``totalCount`` items were seen, stopping early on a short page.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from producers.calls import live_odds
 from producers.client import DataGoKrClient, RawResponse
-from producers.endpoints import LIVE_ODDS_PATH
 
 
 class LiveOddsClient(DataGoKrClient):
@@ -22,6 +22,5 @@ class LiveOddsClient(DataGoKrClient):
 
     async def live_odds(self, race_id: str) -> list[RawResponse]:
         """Current odds of every pool the feed has for one race."""
-        source = "kra" if race_id.startswith("horse-") else "kspo"
-        pages = await self.fetch_all(LIVE_ODDS_PATH, {"race_id": race_id})
-        return [dataclasses.replace(page, source=source) for page in pages]
+        call = live_odds(race_id)
+        return [dataclasses.replace(page, source=call.source) for page in await self.run(call)]

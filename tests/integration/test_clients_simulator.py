@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from producers import calls
 from producers import endpoints as ep
 from producers.client import RawResponse
 from producers.envelope import inspect_page
@@ -68,21 +69,21 @@ async def test_every_kra_endpoint(sim):
     simulator, base = sim
     async with kra(base) as client:
         race_no = 3
-        calls = {
-            ep.KRA_RACE_PLAN: client.race_plan("seoul", SATURDAY),
-            ep.KRA_ENTRY_SHEET: client.entry_sheet("seoul", SATURDAY),
-            ep.KRA_SCRATCHES: client.scratches("seoul", SATURDAY),
-            ep.KRA_FINAL_DIVIDENDS: client.final_dividends("seoul", SATURDAY, race_no),
-            ep.KRA_RACE_RESULT: client.race_result("seoul", SATURDAY, race_no),
-            ep.KRA_RACE_RESULT_TOTAL: client.race_result_total("seoul", SATURDAY),
+        requests = {
+            ep.KRA_RACE_PLAN: client.run(calls.kra_race_plan("seoul", SATURDAY)),
+            ep.KRA_ENTRY_SHEET: client.run(calls.kra_entry_sheet("seoul", SATURDAY)),
+            ep.KRA_SCRATCHES: client.run(calls.kra_scratches("seoul", SATURDAY)),
+            ep.KRA_FINAL_DIVIDENDS: client.run(calls.kra_final_dividends("seoul", SATURDAY, race_no)),
+            ep.KRA_RACE_RESULT: client.run(calls.kra_race_result("seoul", SATURDAY, race_no)),
+            ep.KRA_RACE_RESULT_TOTAL: client.run(calls.kra_race_result_total("seoul", SATURDAY)),
         }
-        for endpoint, call in calls.items():
+        for endpoint, call in requests.items():
             pages = await call
             assert pages[0].endpoint == endpoint.path and pages[0].source == "kra"
             rows = items(pages)
             assert len(rows) == pages[0].total_count > 0, endpoint.name
             assert all(p.params["_type"] == "json" and "serviceKey" not in p.params for p in pages)
-    assert all(path in simulator.requests for path in (e.path for e in calls))
+    assert all(path in simulator.requests for path in (e.path for e in requests))
 
 
 async def test_every_kspo_endpoint_with_zero_padding(sim):
@@ -91,22 +92,22 @@ async def test_every_kspo_endpoint_with_zero_padding(sim):
     year, rnd, day_no = world.round_of("cycle", SATURDAY)
     byear, brnd, bday = world.round_of("boat", THURSDAY)
     async with kspo(base) as client:
-        calls = {
-            ep.CYCLE_ENTRIES: client.cycle_entries(year, rnd, "gwangmyeong"),
-            ep.CYCLE_RESULT: client.cycle_result(year, rnd, day_no, 1, "gwangmyeong"),
-            ep.CYCLE_RANK: client.cycle_rank(year, rnd, day_no, 1),
-            ep.CYCLE_PAYOFF: client.cycle_payoff(year, rnd, day_no),
-            ep.BOAT_ENTRIES: client.boat_entries(byear, brnd, bday),
-            ep.BOAT_RESULT: client.boat_result(byear, brnd, bday),
-            ep.BOAT_RANK: client.boat_rank(byear, brnd, bday),
-            ep.BOAT_PAYOFF: client.boat_payoff(byear, brnd, bday, 1),
+        requests = {
+            ep.CYCLE_ENTRIES: client.run(calls.cycle_entries(year, rnd, "gwangmyeong", SATURDAY)),
+            ep.CYCLE_RESULT: client.run(calls.cycle_result(year, rnd, day_no, 1, "gwangmyeong", SATURDAY)),
+            ep.CYCLE_RANK: client.run(calls.cycle_rank(year, rnd, day_no, 1, "gwangmyeong", SATURDAY)),
+            ep.CYCLE_PAYOFF: client.run(calls.cycle_payoff(year, rnd, day_no, "gwangmyeong", SATURDAY)),
+            ep.BOAT_ENTRIES: client.run(calls.boat_entries(byear, brnd, bday, THURSDAY)),
+            ep.BOAT_RESULT: client.run(calls.boat_result(byear, brnd, bday, None, THURSDAY)),
+            ep.BOAT_RANK: client.run(calls.boat_rank(byear, brnd, bday, None, THURSDAY)),
+            ep.BOAT_PAYOFF: client.run(calls.boat_payoff(byear, brnd, bday, 1, THURSDAY)),
         }
-        for endpoint, call in calls.items():
+        for endpoint, call in requests.items():
             pages = await call
             rows = items(pages)
             assert rows and len(rows) == pages[0].total_count, endpoint.name
             assert all(p.params["resultType"] == "json" for p in pages)
-        cycle_entries = items(await client.cycle_entries(year, rnd, "gwangmyeong"))
+        cycle_entries = items(await client.run(calls.cycle_entries(year, rnd, "gwangmyeong", SATURDAY)))
         assert cycle_entries[0]["meet_nm"] == "광명  " and cycle_entries[0]["race_no"] == "01"
         # the client pads; the raw gateway returns nothing for an unpadded round number (the real quirk)
         unpadded = await client.fetch_all(ep.CYCLE_ENTRIES.path, {"stnd_yr": str(year), "week_tcnt": str(int(rnd))})
@@ -117,7 +118,7 @@ async def test_paging_collects_every_combination(sim):
     simulator, base = sim
     race = simulator.world.races("seoul", SATURDAY)[0]
     async with kra(base, page_size=1000) as client:
-        pages = await client.final_dividends("seoul", SATURDAY, race.race_no)
+        pages = await client.run(calls.kra_final_dividends("seoul", SATURDAY, race.race_no))
     expected = len(race.final_odds())
     assert len(pages) == -(-expected // 1000) and pages[0].total_count == expected
     assert [p.page_no for p in pages] == list(range(1, len(pages) + 1))
@@ -125,7 +126,7 @@ async def test_paging_collects_every_combination(sim):
     assert len(rows) == expected
     assert len({(r["pool"], r["chulNo"], r["chulNo2"], r["chulNo3"]) for r in rows}) == expected
     async with kra(base, page_size=7) as client:
-        small = await client.entry_sheet("seoul", SATURDAY)
+        small = await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
     assert (
         sum(p.item_count for p in small)
         == small[0].total_count
@@ -136,8 +137,8 @@ async def test_paging_collects_every_combination(sim):
 async def test_results_agree_with_dividends_across_endpoints(sim):
     _, base = sim
     async with kra(base) as client:
-        results = items(await client.race_result("seoul", SATURDAY, 2))
-        dividends = items(await client.final_dividends("seoul", SATURDAY, 2))
+        results = items(await client.run(calls.kra_race_result("seoul", SATURDAY, 2)))
+        dividends = items(await client.run(calls.kra_final_dividends("seoul", SATURDAY, 2)))
     win = {int(r["chulNo"]): float(r["odds"]) for r in dividends if r["pool"] == "단승식"}
     for row in results:
         if row["ord"] < 90:
@@ -179,11 +180,11 @@ async def test_fault_shapes(sim, fault, times, error, requests):
     simulator.faults.replace([FaultRule("API214_1/*", fault, times=times)])
     async with kra(base) as client:
         if error is None:
-            pages = await client.race_result("seoul", SATURDAY, 1)
+            pages = await client.run(calls.kra_race_result("seoul", SATURDAY, 1))
             assert pages[0].attempts == requests and items(pages)
         else:
             with pytest.raises(error) as caught:
-                await client.race_result("seoul", SATURDAY, 1)
+                await client.run(calls.kra_race_result("seoul", SATURDAY, 1))
             assert caught.value.attempts == requests
             assert KEY not in str(caught.value)
     assert simulator.requests[path] == requests
@@ -194,27 +195,27 @@ async def test_timeouts_are_retried_then_reported(sim):
     simulator.faults.replace([FaultRule("API26_2/*", "timeout")])
     async with kra(base, read_timeout_s=0.2, max_attempts=2) as client:
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.entry_sheet("seoul", SATURDAY)
+            await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
     assert caught.value.attempts == 2 and simulator.requests[ep.KRA_ENTRY_SHEET.path] == 2
 
 
 async def test_connection_refused_is_unavailable():
     async with kra("http://127.0.0.1:9", max_attempts=2) as client:
         with pytest.raises(UpstreamUnavailable):
-            await client.entry_sheet("seoul", SATURDAY)
+            await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
 
 
 async def test_key_is_never_echoed(sim, caplog):
     simulator, base = sim
     async with kra(base, service_key="WRONG-key-123") as client:
         with caplog.at_level(logging.DEBUG), pytest.raises(AccessDenied) as caught:
-            await client.entry_sheet("seoul", SATURDAY)
+            await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
     assert caught.value.code == "30"
     assert "WRONG-key-123" not in str(caught.value) + caplog.text
     simulator.faults.replace([FaultRule("*", "http_503", times=1)])
     async with kra(base) as client:
         with caplog.at_level(logging.DEBUG):
-            pages = await client.entry_sheet("seoul", SATURDAY)
+            pages = await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
     assert KEY not in caplog.text and all(KEY not in str(p.params) for p in pages)
 
 
@@ -261,7 +262,7 @@ async def test_same_seed_same_bytes():
         runner = await serve(simulator, "127.0.0.1", 0)
         host, port = runner.addresses[0][:2]
         async with kra(f"http://{host}:{port}") as client:
-            bodies.append([p.body for p in await client.final_dividends("seoul", SATURDAY, 5)])
+            bodies.append([p.body for p in await client.run(calls.kra_final_dividends("seoul", SATURDAY, 5))])
         await runner.cleanup()
     assert bodies[0] == bodies[1]
 
@@ -301,7 +302,7 @@ async def test_simulator_command_with_accelerated_clock_and_faults():
             odds_b = (await http.get("/liveOdds", params={"race_id": race["race_id"], "_type": "json"})).content
             assert odds_a != odds_b  # the market moves with the accelerated clock
         async with kra(base, service_key="", retry_base_delay_s=0.01) as client:
-            pages = await client.entry_sheet("seoul", SATURDAY)
+            pages = await client.run(calls.kra_entry_sheet("seoul", SATURDAY))
         assert pages[0].attempts == 2  # the one injected 503, then success
     finally:
         proc.terminate()
