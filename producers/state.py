@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 
 from racelab.settings import DatabaseSettings
+from schemas.topics import Kind
 from sinks.db import translate_errors
 
 STALE_CLAIM = "5 minutes"
@@ -41,7 +42,7 @@ class FailureRow:
 
     id: int
     source: str
-    kind: str
+    kind: Kind
     endpoint: str
     params: dict[str, str]
     message_key: str | None

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -80,6 +80,25 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.component == "producers":
+        from producers.service import run_producers
+
+        asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
+        return 0
+    raise SystemExit(f"racelab run {args.component}: not available yet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="racelab", description="RaceLab ingest: Korean race data pipeline")
@@ -113,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault, e.g. 'API214_1/*:http_503:0.3' (repeatable)",
     )
     sim.set_defaults(handler=_simulator)
+
+    run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
+    run.add_argument("component", choices=["producers"], help="producers: every poller and the recovery job")
+    run.set_defaults(handler=_run)
     return parser
 
 

@@ -9,7 +9,7 @@ Secrets are :class:`pydantic.SecretStr` and print as ``**********``.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -78,22 +78,25 @@ class SourceSettings(_Group):
     page_size: int = Field(default=1000, ge=1, le=1000)
 
 
-class KraSettings(SourceSettings):
-    """KRA (horse racing) on data.go.kr."""
+SIMULATOR_URL = "http://127.0.0.1:8089"
 
-    base_url: str = "https://apis.data.go.kr/B551015"
+
+class KraSettings(SourceSettings):
+    """KRA (horse racing). Default: the local simulator; real API: ``https://apis.data.go.kr/B551015``."""
+
+    base_url: str = f"{SIMULATOR_URL}/B551015"
 
 
 class KspoSettings(SourceSettings):
-    """KSPO (cycle and boat racing) on data.go.kr."""
+    """KSPO (cycle and boat racing). Default: the local simulator; real API: ``https://apis.data.go.kr/B551014``."""
 
-    base_url: str = "https://apis.data.go.kr/B551014"
+    base_url: str = f"{SIMULATOR_URL}/B551014"
 
 
 class OddsFeedSettings(SourceSettings):
     """A live-odds feed (the simulator has one; the public APIs do not). Empty ``base_url`` = none."""
 
-    base_url: str = ""
+    base_url: str = SIMULATOR_URL
 
 
 class TopicSettings(_Group):
@@ -117,6 +120,21 @@ class AlertSettings(_Group):
 
     slack_webhook_url: SecretStr | None = None
     min_interval_s: float = Field(default=300.0, ge=0)
+
+
+class ProducerSettings(_Group):
+    """What ``racelab run producers`` polls and on which clock."""
+
+    race_types: tuple[Literal["horse", "cycle", "boat"], ...] = ("horse", "cycle", "boat")
+    tracks: tuple[str, ...] = Field(default=(), description="empty = every track of the race types")
+    schedule_time_kst: time = Field(default=time(6, 0), description="daily schedule poll (Asia/Seoul)")
+    tick_s: float = Field(default=1.0, gt=0, description="real seconds between scheduler passes")
+    clock: Literal["auto", "system", "simulator"] = Field(
+        default="auto", description="auto = the simulator's clock when the KRA base URL is the simulator's"
+    )
+    simulator_url: str = SIMULATOR_URL
+    recovery_interval_s: float = Field(default=300.0, gt=0)
+    recovery_max_retries: int = Field(default=50, ge=1)
 
 
 class SimulatorSettings(_Group):
@@ -160,6 +178,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
+    producers: ProducerSettings = ProducerSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
 

@@ -1,0 +1,137 @@
+"""Run a call, publish every page, and turn a call that still fails after its tries into a failure row + alert.
+
+Publishing waits out a broker outage (backoff, no drop): the pages are in hand and are sent when the broker is
+back. A failure is recorded once per distinct call (same source, endpoint, parameters); an alert goes out only
+when a failure row is newly opened, and the notifier rate-limits what remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+
+from producers.alerts import AlertNotifier
+from producers.calls import Call
+from producers.client import DataGoKrClient, RawResponse
+from producers.endpoints import LIVE_ODDS_PATH
+from producers.errors import UpstreamError
+from producers.publisher import RawPublisher
+from producers.state import FailureRow, ProducerStore
+from schemas.errors import PipelineError
+
+log = logging.getLogger(__name__)
+MAX_WAIT_S = 30.0
+
+
+class Collector:
+    """Shared by every poller, backfill and the recovery job of a process."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, DataGoKrClient],
+        publisher: RawPublisher,
+        store: ProducerStore,
+        notifier: AlertNotifier,
+        live_odds: DataGoKrClient | None = None,
+    ) -> None:
+        self.clients = clients
+        self.publisher = publisher
+        self.store = store
+        self.notifier = notifier
+        self.live_odds = live_odds
+        self.published = 0
+        self.failed = 0
+
+    def client_for(self, call: Call) -> DataGoKrClient:
+        if call.endpoint == LIVE_ODDS_PATH:
+            if self.live_odds is None:
+                raise LookupError("no live-odds feed is configured (settings: odds_feed.base_url)")
+            return self.live_odds
+        return self.clients[call.source]
+
+    async def collect(self, call: Call) -> list[RawResponse] | None:
+        """Fetch all pages and publish them; None when the call failed (recorded and alerted)."""
+        try:
+            pages = await self.client_for(call).run(call)
+        except UpstreamError as exc:
+            self.failed += 1
+            await self._record_failure(call, exc)
+            return None
+        pages = [dataclasses.replace(p, source=call.source) for p in pages]
+        await self.publish(call, pages)
+        return pages
+
+    async def publish(self, call: Call, pages: list[RawResponse]) -> None:
+        """Publish, waiting and retrying through a broker outage; returns once the broker acknowledged."""
+        delay = 1.0
+        while True:
+            try:
+                await self.publisher.publish(call.kind, call.key, pages)
+            except PipelineError as exc:
+                log.warning("%s; retrying in %.0fs (pages kept)", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(MAX_WAIT_S, delay * 2)
+                continue
+            self.published += len(pages)
+            return
+
+    async def _record_failure(self, call: Call, exc: UpstreamError) -> None:
+        delay = 1.0
+        while True:
+            try:
+                failure_id, opened = await self.store.record_failure(
+                    source=call.source,
+                    kind=call.kind,
+                    endpoint=call.endpoint,
+                    params=call.params,
+                    message_key=call.key,
+                    error_class=type(exc).__name__,
+                    error_code=exc.code,
+                    message=str(exc),
+                    http_status=exc.http_status,
+                    attempts=exc.attempts,
+                )
+                break
+            except PipelineError as db_exc:
+                if not db_exc.retriable:
+                    raise
+                log.warning("cannot record a failure yet (%s); retrying in %.0fs", db_exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(MAX_WAIT_S, delay * 2)
+        log.error("call failed for good (failure #%d): %s", failure_id, exc)
+        if opened:
+            await self.notifier.alert(
+                call.source, type(exc).__name__, f"{exc} — recorded as ingestion failure #{failure_id}"
+            )
+
+    async def retry_failure(self, row: FailureRow) -> bool:
+        """Re-issue a recorded failed call; marks it resolved when it succeeds now."""
+        call = Call(
+            row.source,
+            row.kind,
+            row.endpoint,
+            row.params,
+            row.message_key or f"{row.source}:retry:{row.id}",
+        )
+        try:
+            pages = await self.client_for(call).run(call)
+        except UpstreamError as exc:
+            log.info("failure #%d still failing: %s", row.id, exc)
+            await self.store.retried(row.id, resolved=False)
+            return False
+        await self.publish(call, [dataclasses.replace(p, source=call.source) for p in pages])
+        await self.store.retried(row.id, resolved=True)
+        log.info("failure #%d resolved by a retry", row.id)
+        return True
+
+    async def recover(self, limit: int = 100, max_retries: int = 50) -> tuple[int, int]:
+        """One pass of the recovery job: (resolved, still failing)."""
+        resolved = failing = 0
+        for row in await self.store.open_failures(limit, max_retries):
+            if await self.retry_failure(row):
+                resolved += 1
+            else:
+                failing += 1
+        return resolved, failing

@@ -1,0 +1,172 @@
+"""The race-day poller: one pass (:meth:`RaceDayPoller.tick`) decides what is due and collects it.
+
+- schedules: daily at ``schedule_time_kst`` for the day (caught up at start), and on demand;
+- entries: per track and day, from T-2h before each race, every 15 min and at each post time;
+- odds: per race on the cadence of :mod:`producers.cadence` (live-odds feed), until post time;
+- results: per race from post + 5 min, every 2 min, until final (20 tries); then the details and, once, the final
+  dividends (the closing odds snapshot).
+
+Every slot is claimed in ``poll_slots`` before it is polled, so restarts and several producers never poll a slot
+twice, and missed slots are skipped rather than replayed in a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from producers import cadence, plans
+from producers.calls import Call, live_odds
+from producers.clock import Clock
+from producers.collector import Collector
+from producers.state import ProducerStore, RaceRef
+from racelab.settings import ProducerSettings
+
+log = logging.getLogger(__name__)
+KST = timedelta(hours=9)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LOOK_BACK = timedelta(hours=2)
+LOOK_AHEAD = timedelta(hours=2, minutes=5)
+
+
+@dataclass
+class Outcome:
+    """What an on-demand collection did."""
+
+    collected: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def kst_date(moment: datetime) -> date:
+    return (moment.astimezone(UTC) + KST).date()
+
+
+class RaceDayPoller:
+    """Decides, from the stored schedule and the clock, which calls are due, and makes them."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        collector: Collector,
+        store: ProducerStore,
+        clock: Clock,
+        live_odds_enabled: bool,
+    ) -> None:
+        self.settings = settings
+        self.collector = collector
+        self.store = store
+        self.clock = clock
+        self.live_odds_enabled = live_odds_enabled
+        self._last: dict[tuple[str, str], datetime | None] = {}
+        self._final: set[str] = set()
+
+    def tracks(self, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None) -> list[str]:
+        types = race_types or self.settings.race_types
+        wanted = tracks or self.settings.tracks
+        return [t for rt in types for t in plans.TRACKS_BY_TYPE[rt] if not wanted or t in wanted]
+
+    async def collect_calls(self, calls: Sequence[Call]) -> Outcome:
+        outcome = Outcome()
+        for call, pages in zip(calls, await asyncio.gather(*(self.collector.collect(c) for c in calls)), strict=True):
+            if pages is None:
+                outcome.errors.append(f"{call.source} {call.endpoint} {call.params}")
+            else:
+                outcome.collected += 1
+        return outcome
+
+    async def collect_schedule(
+        self, day: date, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None
+    ) -> Outcome:
+        """Collect the schedule of one day now (on demand, or from the daily run)."""
+        calls = [c for track in self.tracks(race_types, tracks) for c in plans.schedule_calls(track, day)]
+        return await self.collect_calls(calls)
+
+    async def _claim(
+        self, task: str, target: str, slots: Sequence[datetime], now: datetime, grace: timedelta = timedelta(seconds=90)
+    ) -> datetime | None:
+        key = (task, target)
+        if key not in self._last:
+            self._last[key] = await self.store.last_slot(task, target)
+        slot = cadence.due_slot(slots, now, self._last[key], grace)
+        if slot is None:
+            return None
+        self._last[key] = slot
+        return slot if await self.store.claim(task, target, slot) else None
+
+    async def _daily_schedule(self, now: datetime) -> None:
+        today = kst_date(now)
+        at = datetime.combine(today, self.settings.schedule_time_kst, tzinfo=UTC) - KST
+        if now < at:
+            return
+        # the daily run may start late (restart, catch-up): any time today counts, once
+        slot = await self._claim("schedule", today.isoformat(), [at], now, grace=timedelta(days=1))
+        if slot is None:
+            return
+        outcome = await self.collect_schedule(today)
+        await self.store.finish("schedule", today.isoformat(), slot, "ok" if not outcome.errors else "partial")
+        log.info("schedule of %s: %d calls collected, %d failed", today, outcome.collected, len(outcome.errors))
+
+    async def _entries(self, now: datetime, races: Sequence[RaceRef]) -> None:
+        by_day: dict[tuple[str, date], list[RaceRef]] = defaultdict(list)
+        for race in races:
+            by_day[(race.track, race.race_date)].append(race)
+        for (track, day), day_races in by_day.items():
+            slots = sorted({s for r in day_races for s in cadence.entry_slots(r.post_time)})
+            target = f"{track}:{day:%Y%m%d}"
+            slot = await self._claim("entries", target, slots, now)
+            if slot is not None:
+                outcome = await self.collect_calls(plans.entry_calls(track, day, day_races))
+                await self.store.finish("entries", target, slot, "ok" if not outcome.errors else "failed")
+
+    async def _odds(self, now: datetime, race: RaceRef) -> None:
+        if not self.live_odds_enabled or now > race.post_time + timedelta(minutes=2):
+            return
+        slot = await self._claim("odds", race.race_id, cadence.odds_slots(race.post_time), now)
+        if slot is not None:
+            pages = await self.collector.collect(live_odds(race.race_id))
+            await self.store.finish("odds", race.race_id, slot, "ok" if pages is not None else "failed")
+
+    async def _results(self, now: datetime, race: RaceRef) -> None:
+        if race.race_id in self._final or now < race.post_time + cadence.RESULTS_AFTER:
+            return
+        if await self.store.slot_outcome("results_final", race.race_id, EPOCH) is not None:
+            self._final.add(race.race_id)
+            return
+        slot = await self._claim("results", race.race_id, cadence.result_slots(race.post_time), now)
+        if slot is None:
+            return
+        pages = await self.collector.collect(plans.result_call(race))
+        final = pages is not None and plans.result_is_final(race, pages)
+        await self.store.finish("results", race.race_id, slot, "final" if final else "pending")
+        if final:
+            await self._after_final(race)
+        elif slot == cadence.result_slots(race.post_time)[-1]:
+            log.warning("%s: result still not final after %d polls", race.race_id, cadence.RESULTS_MAX_TRIES)
+
+    async def _after_final(self, race: RaceRef) -> None:
+        if not await self.store.claim("results_final", race.race_id, EPOCH):
+            return
+        await self.collect_calls(plans.result_detail_calls(race))
+        if await self.store.claim("final_odds", race.race_id, EPOCH):
+            pages = await self.collector.collect(plans.final_odds_call(race))
+            await self.store.finish("final_odds", race.race_id, EPOCH, "ok" if pages is not None else "failed")
+        await self.store.finish("results_final", race.race_id, EPOCH, "final")
+        self._final.add(race.race_id)
+
+    async def tick(self) -> None:
+        """One pass over everything that may be due now."""
+        now = self.clock.now()
+        await self._daily_schedule(now)
+        races = await self.store.races_between(
+            now - LOOK_BACK, now + LOOK_AHEAD, self.settings.race_types, self.settings.tracks or None
+        )
+        await asyncio.gather(
+            self._entries(now, races),
+            *(self._odds(now, race) for race in races),
+            *(self._results(now, race) for race in races),
+        )

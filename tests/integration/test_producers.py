@@ -1,0 +1,234 @@
+"""Producers against the simulator, a real broker and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from pydantic import SecretStr
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+
+from producers import cadence
+from producers.calls import kra_race_result_total
+from producers.service import open_producers
+from producers.simulator.clock import SimClock
+from producers.simulator.faults import FaultInjector, FaultRule
+from producers.simulator.server import Simulator, serve
+from producers.simulator.world import World
+from racelab.settings import Settings
+from schemas.raw import RawHeaders
+from schemas.topics import KINDS, TopicCatalogue
+from sinks.db import connect
+
+pytestmark = pytest.mark.integration
+DAY = datetime(2024, 12, 14).date()
+
+
+async def start_sim(world: World, start: datetime, speed: float) -> tuple[Simulator, web.AppRunner, str]:
+    sim = Simulator(world, SimClock(start=start, speed=speed), FaultInjector(seed=1))
+    runner = await serve(sim, "127.0.0.1", 0)
+    host, port = runner.addresses[0][:2]
+    return sim, runner, f"http://{host}:{port}"
+
+
+def producer_settings(settings: Settings, base: str, **producers: object) -> Settings:
+    fast = {"retry_base_delay_s": 0.01, "requests_per_second": 200, "max_concurrency": 8}
+    return settings.model_copy(
+        update={
+            "kra": settings.kra.model_copy(update={"base_url": f"{base}/B551015", **fast}),
+            "kspo": settings.kspo.model_copy(update={"base_url": f"{base}/B551014", **fast}),
+            "odds_feed": settings.odds_feed.model_copy(update={"base_url": base, **fast}),
+            "producers": settings.producers.model_copy(update=producers),
+        }
+    )
+
+
+async def store_schedule(settings: Settings, races) -> None:
+    """The stored schedule the pollers follow (in the full pipeline the sink writes it from raw.schedules)."""
+    conn = await connect(settings.database)
+    try:
+        await conn.executemany(
+            "INSERT INTO races (race_id, race_type, track_code, race_date, race_no, post_time, status, source) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7)",
+            [
+                (
+                    r.race_id,
+                    r.race_type,
+                    r.track,
+                    r.day,
+                    r.race_no,
+                    r.post_time,
+                    "kra" if r.race_type == "horse" else "kspo",
+                )
+                for r in races
+            ],
+        )
+    finally:
+        await conn.close()
+
+
+async def consume_all(settings: Settings, topics: list[str], idle_s: float = 3.0) -> list:
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
+            if not batch:
+                return records
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+
+
+async def test_simulated_race_day(settings: Settings, db_schema: str):
+    world = World(seed=5)
+    races = world.races("seoul", DAY)
+    first = races[0]
+    start = first.post_time - timedelta(minutes=70)
+    end = first.post_time + timedelta(minutes=14)
+    sim, runner, base = await start_sim(world, start, speed=300)
+    cfg = producer_settings(settings, base, race_types=("horse",), tracks=("seoul",), tick_s=0.05)
+    await store_schedule(cfg, races)
+    try:
+        async with open_producers(cfg, clock=sim.clock) as parts:
+            while sim.clock.now() < end:
+                await parts.poller.tick()
+                await asyncio.sleep(cfg.producers.tick_s)
+            stop_at = sim.clock.now()
+    finally:
+        await runner.cleanup()
+
+    topics = TopicCatalogue(cfg.topics.prefix)
+    records = await consume_all(cfg, [topics.raw(k) for k in KINDS])
+    by = defaultdict(list)
+    for rec in records:
+        headers = RawHeaders.from_kafka(rec.headers)
+        assert headers.kind == rec.topic.rsplit(".", 1)[1] and "serviceKey" not in headers.params
+        by[(headers.kind, headers.endpoint, rec.key.decode())].append((headers, rec))
+
+    day_key = f"kra:seoul:{DAY:%Y%m%d}"
+    # schedules: caught up once at start (the 06:00 run was missed), race plan + entry sheet
+    assert len(by[("schedules", "API72_2/racePlan_2", day_key)]) == 1
+    assert len(by[("schedules", "API26_2/entrySheet_2", day_key)]) == 1
+
+    # odds: every cadence slot of race 1 (T-60 .. T-0), each fetched in its slot
+    odds_1 = sorted(h.fetched_at for h, _ in by[("odds", "liveOdds", first.race_id)])
+    slots = cadence.odds_slots(first.post_time)
+    assert len(odds_1) == len(slots) == 30
+    for fetched, slot in zip(odds_1, slots, strict=True):
+        assert timedelta(0) <= fetched - slot <= timedelta(seconds=25), (fetched, slot)
+    gaps = [(b - a).total_seconds() for a, b in zip(odds_1, odds_1[1:], strict=False)]
+    assert all(250 <= g <= 350 for g in gaps[:9]) and all(35 <= g <= 85 for g in gaps[10:18])
+    assert all(5 <= g <= 55 for g in gaps[20:])
+    # later races: only the slots that came due before the end
+    for race in races[1:3]:
+        expected = [s for s in cadence.odds_slots(race.post_time) if s <= stop_at - timedelta(seconds=20)]
+        got = by[("odds", "liveOdds", race.race_id)]
+        assert len(expected) <= len(got) <= len(expected) + 1, race.race_id
+
+    # results of race 1: polled from +5 min every 2 min until final (+10), then details and final dividends once
+    results = by[("results", "API299/Race_Result_total", first.race_id)]
+    assert len(results) == 4
+    assert len(by[("results", "API214_1/RaceDetailResult_1", first.race_id)]) == 1
+    dividends = by[("odds", "API160_1/integratedInfo_1", first.race_id)]
+    assert len(dividends) == -(-len(first.final_odds()) // 1000)
+    rows = sum(len(orjson.loads(r.value)["response"]["body"]["items"]["item"]) for _, r in dividends)
+    assert rows == len(first.final_odds())
+    assert not any(k[2] == races[1].race_id and k[0] == "results" for k in by)  # race 2 not over yet
+
+    # entries: day-wide entry sheet + scratches at each entry slot that came due
+    entry_slots = sorted(
+        {
+            s
+            for r in races
+            for s in cadence.entry_slots(r.post_time)
+            if start - timedelta(seconds=90) <= s <= stop_at - timedelta(seconds=20)
+        }
+    )
+    entries = by[("entries", "API26_2/entrySheet_2", day_key)]
+    assert len(entry_slots) <= len(entries) <= len(entry_slots) + 1
+    assert len(by[("entries", "API9_1/raceHorseCancelInfo_1", day_key)]) == len(entries)
+
+    # one race's messages share a key, so they stay in order on one partition
+    assert len({r.partition for _, r in by[("odds", "liveOdds", first.race_id)] + results}) == 1
+
+
+class SlackStandIn:
+    """A real HTTP server on loopback that records what an incoming webhook would receive."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.messages.append((await request.json())["text"])
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[tuple[SlackStandIn, str]]:
+    stand_in = SlackStandIn()
+    app = web.Application()
+    app.router.add_post("/hook/T000/B000/secret", stand_in.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield stand_in, f"http://{host}:{port}/hook/T000/B000/secret"
+    await runner.cleanup()
+
+
+async def test_faults_retry_then_one_failure_row_one_alert_then_recovery(settings: Settings, db_schema: str, slack):
+    stand_in, hook = slack
+    world = World(seed=5)
+    race = world.races("seoul", DAY)[0]
+    sim, runner, base = await start_sim(world, race.post_time + timedelta(hours=1), speed=1)
+    cfg = producer_settings(settings, base).model_copy(
+        update={
+            "alerts": settings.alerts.model_copy(update={"slack_webhook_url": SecretStr(hook), "min_interval_s": 300})
+        }
+    )
+    sim.faults.replace([FaultRule("API299/*", "http_503")])
+    call = kra_race_result_total("seoul", DAY, race.race_no)
+    try:
+        async with open_producers(cfg, clock=sim.clock) as parts:
+            for _ in range(3):  # three poll slots in a row hit the outage
+                assert await parts.collector.collect(call) is None
+            assert sim.requests["API299/Race_Result_total"] == 15  # 5 tries each
+            conn = await connect(cfg.database)
+            try:
+                rows = await conn.fetch("SELECT * FROM ingestion_failures")
+                assert len(rows) == 1
+                row = rows[0]
+                assert (row["source"], row["kind"], row["endpoint"]) == ("kra", "results", "API299/Race_Result_total")
+                assert (row["attempts"], row["occurrences"], row["http_status"]) == (5, 3, 503)
+                assert row["error_class"] == "UpstreamUnavailable" and not row["resolved"]
+                assert orjson.loads(row["params"]) == call.params
+                assert len(stand_in.messages) == 1 and "#" + str(row["id"]) in stand_in.messages[0]
+                assert "secret" not in stand_in.messages[0]
+
+                sim.faults.replace([])  # the API is back: the recovery job resolves the failure
+                assert await parts.collector.recover() == (1, 0)
+                resolved = await conn.fetchrow("SELECT resolved, retry_count FROM ingestion_failures")
+                assert tuple(resolved) == (True, 1)
+                assert await parts.collector.recover() == (0, 0)
+            finally:
+                await conn.close()
+    finally:
+        await runner.cleanup()
+    records = await consume_all(cfg, [TopicCatalogue(cfg.topics.prefix).raw("results")])
+    assert len(records) == 1 and records[0].key.decode() == race.race_id
+    assert datetime.now(UTC) > RawHeaders.from_kafka(records[0].headers).fetched_at  # simulator clock (2024)
