@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
-from pydantic import SecretStr
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 
 from producers import cadence
 from producers.calls import kra_race_result_total
@@ -26,7 +27,7 @@ from schemas.topics import KINDS, TopicCatalogue
 from sinks.db import connect
 
 pytestmark = pytest.mark.integration
-DAY = datetime(2024, 12, 14).date()
+DAY = date(2024, 12, 14)
 
 
 async def start_sim(world: World, start: datetime, speed: float) -> tuple[Simulator, web.AppRunner, str]:
@@ -130,7 +131,7 @@ async def test_simulated_race_day(settings: Settings, db_schema: str):
     assert len(odds_1) == len(slots) == 30
     for fetched, slot in zip(odds_1, slots, strict=True):
         assert timedelta(0) <= fetched - slot <= timedelta(seconds=25), (fetched, slot)
-    gaps = [(b - a).total_seconds() for a, b in zip(odds_1, odds_1[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(odds_1)]
     assert all(250 <= g <= 350 for g in gaps[:9]) and all(35 <= g <= 85 for g in gaps[10:18])
     assert all(5 <= g <= 55 for g in gaps[20:])
     # later races: only the slots that came due before the end
