@@ -125,6 +125,11 @@ class DataGoKrClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    @property
+    def quota_exhausted(self) -> bool:
+        """True while the daily quota (code 22) blocks this client."""
+        return self._quota_blocked_until is not None and datetime.now(UTC) < self._quota_blocked_until
+
     def backoff(self, attempt: int) -> float:
         """Delay before try ``attempt + 1``: base * 2**(attempt-1), times a jitter factor in [0.75, 1.25]."""
         return float(self.settings.retry_base_delay_s * 2 ** (attempt - 1) * self._rng.uniform(0.75, 1.25))

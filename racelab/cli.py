@@ -11,6 +11,8 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -19,6 +21,7 @@ from racelab.settings import Settings, load_settings
 from schemas.errors import PipelineError
 
 log = logging.getLogger("racelab")
+T = TypeVar("T")
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -80,14 +83,15 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run with an event that SIGINT/SIGTERM set (the run finishes its current step and returns)."""
     import signal
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run(stop)
+    return await run(stop)
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -97,6 +101,31 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
         return 0
     raise SystemExit(f"racelab run {args.component}: not available yet")
+
+
+def _backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.backfill import Backfill
+    from producers.service import open_producers
+    from schemas.errors import ConfigurationError
+    from schemas.topics import KINDS
+
+    names = args.kinds.split(",") if args.kinds else list(KINDS)
+    unknown = set(names) - set(KINDS)
+    if unknown or args.to < args.from_:
+        raise ConfigurationError(f"unknown kinds {sorted(unknown)}" if unknown else "--to is before --from")
+    kinds = [k for k in KINDS if k in names]
+
+    async def run(stop: asyncio.Event) -> int:
+        async with open_producers(settings) as parts:
+            tracks = parts.poller.tracks(tracks=args.tracks.split(",") if args.tracks else None)
+            if not tracks:
+                raise ConfigurationError("no track matches --tracks")
+            job = Backfill(parts.collector, parts.collector.store, tracks, kinds)
+            summary = await job.run(args.from_, args.to, stop)
+        print("\n".join(summary.lines()))
+        return 0 if summary.stopped is None else 3
+
+    return asyncio.run(_until_signalled(run))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault, e.g. 'API214_1/*:http_503:0.3' (repeatable)",
     )
     sim.set_defaults(handler=_simulator)
+
+    backfill = sub.add_parser("backfill", help="collect history day by day (resumable)")
+    backfill.add_argument("--from", dest="from_", required=True, type=date.fromisoformat, help="first day YYYY-MM-DD")
+    backfill.add_argument("--to", required=True, type=date.fromisoformat, help="last day YYYY-MM-DD")
+    backfill.add_argument("--kinds", help="comma-separated: schedules,entries,odds,results (default all)")
+    backfill.add_argument("--tracks", help="comma-separated track codes (default: every track)")
+    backfill.set_defaults(handler=_backfill)
 
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument("component", choices=["producers"], help="producers: every poller and the recovery job")

@@ -233,3 +233,124 @@ async def test_faults_retry_then_one_failure_row_one_alert_then_recovery(setting
     records = await consume_all(cfg, [TopicCatalogue(cfg.topics.prefix).raw("results")])
     assert len(records) == 1 and records[0].key.decode() == race.race_id
     assert datetime.now(UTC) > RawHeaders.from_kafka(records[0].headers).fetched_at  # simulator clock (2024)
+
+
+class StopAfter:
+    """Wraps the store: sets ``stop`` once ``n`` units were checkpointed (an operator pressing Ctrl+C)."""
+
+    def __init__(self, store, n: int, stop: asyncio.Event) -> None:
+        self._store, self._n, self._stop = store, n, stop
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def mark_checkpoint(self, *args) -> None:
+        await self._store.mark_checkpoint(*args)
+        self._n -= 1
+        if self._n <= 0:
+            self._stop.set()
+
+
+def message_set(records) -> list[tuple]:
+    out = []
+    for rec in records:
+        h = RawHeaders.from_kafka(rec.headers)
+        out.append((rec.topic.rsplit(".", 1)[1], rec.key, h.endpoint, tuple(sorted(h.params.items())), rec.value))
+    return out
+
+
+async def test_backfill_resumes_without_duplicates(settings: Settings, db_schema: str):
+    import io
+
+    from producers.backfill import Backfill
+
+    world = World(seed=8)
+    sim, runner, base = await start_sim(world, datetime.fromisoformat("2024-12-20T12:00+09:00"), speed=1)
+    tracks = ["seoul", "gwangmyeong", "misari"]
+    start, end = date(2024, 12, 12), date(2024, 12, 14)
+
+    async def run_job(cfg: Settings, stop_after: int | None) -> tuple:
+        out = io.StringIO()
+        async with open_producers(cfg, clock=sim.clock) as parts:
+            stop = asyncio.Event()
+            store = StopAfter(parts.collector.store, stop_after, stop) if stop_after else parts.collector.store
+            summary = await Backfill(parts.collector, store, tracks).run(start, end, stop, out=out)
+        return summary, out.getvalue()
+
+    try:
+        cfg = producer_settings(settings, base)
+        first, progress = await run_job(cfg, stop_after=10)
+        assert first.stopped and first.units_done == 10 and first.units_total == 36
+        assert "ETA" in progress and "10/36" in progress
+        second, _ = await run_job(cfg, stop_after=None)
+        assert second.stopped is None and second.units_skipped == 10 and second.units_done == 26
+        assert second.job_id == first.job_id and second.failures == 0
+
+        reference_cfg = cfg.model_copy(
+            update={
+                "topics": cfg.topics.model_copy(update={"prefix": cfg.topics.prefix + "r"}),
+                "database": cfg.database.model_copy(update={"schema_name": db_schema}),
+            }
+        )
+        conn = await connect(cfg.database)
+        await conn.execute("DELETE FROM backfill_checkpoints")
+        await conn.close()
+        reference, _ = await run_job(reference_cfg, stop_after=None)
+        assert reference.units_done == 36
+    finally:
+        await runner.cleanup()
+
+    resumed = message_set(await consume_all(cfg, [TopicCatalogue(cfg.topics.prefix).raw(k) for k in KINDS]))
+    clean = message_set(await consume_all(cfg, [TopicCatalogue(reference_cfg.topics.prefix).raw(k) for k in KINDS]))
+    assert len(resumed) == len(set(resumed)) == first.messages + second.messages  # no duplicates
+    assert sorted(resumed) == sorted(clean)  # nothing missing either
+    kinds = {m[0] for m in resumed}
+    assert kinds == set(KINDS)
+    # every race of the range got its final dividends (horse per race, boat per race, cycle day-wide)
+    seoul_races = [r for d in (start, start + timedelta(1), end) for r in world.races("seoul", d) if not r.cancelled]
+    horse_dividend_keys = {m[1].decode() for m in resumed if m[2] == "API160_1/integratedInfo_1"}
+    assert horse_dividend_keys == {r.race_id for r in seoul_races}
+
+
+async def test_run_producers_command_starts_polls_and_stops_on_sigterm(settings: Settings, db_schema: str):
+    import os
+    import signal
+    import sys
+
+    world = World(seed=5)
+    _, runner, base = await start_sim(world, datetime.fromisoformat("2024-12-14T09:30+09:00"), speed=60)
+    env = {
+        **os.environ,
+        "RACELAB_BROKER__BOOTSTRAP_SERVERS": settings.broker.bootstrap_servers,
+        "RACELAB_BROKER__IDEMPOTENCE": str(settings.broker.idempotence).lower(),
+        "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
+        "RACELAB_DATABASE__SCHEMA_NAME": db_schema,
+        "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
+        "RACELAB_KRA__BASE_URL": f"{base}/B551015",
+        "RACELAB_KSPO__BASE_URL": f"{base}/B551014",
+        "RACELAB_ODDS_FEED__BASE_URL": base,
+        "RACELAB_PRODUCERS__SIMULATOR_URL": base,
+        "RACELAB_PRODUCERS__RACE_TYPES": '["horse"]',
+        "RACELAB_PRODUCERS__TICK_S": "0.2",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "racelab.cli", "run", "producers", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        records = []
+        async with asyncio.timeout(60):
+            while len(records) < 6:  # race plan + entry sheet for each of the day's horse tracks
+                await asyncio.sleep(1)
+                records = await consume_all(
+                    settings, [TopicCatalogue(settings.topics.prefix).raw("schedules")], idle_s=0.5
+                )
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await runner.cleanup()
+    stderr = (await proc.stderr.read()).decode()
+    assert "producers running (clock SimulatorClock" in stderr and "Traceback" not in stderr
+    keys = {r.key.decode() for r in records}
+    assert keys == {"kra:seoul:20241214", "kra:busan:20241214", "kra:jeju:20241214"}

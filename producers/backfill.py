@@ -1,0 +1,206 @@
+"""``racelab backfill``: collect history day by day through the same topics, resumable.
+
+Work is split into units (day, track, kind). A unit is checkpointed in ``backfill_checkpoints`` once all its calls
+were published or recorded as failures (the recovery job retries those), so running the same command again skips
+finished units. Ctrl+C finishes the unit in flight and stops; the daily quota (code 22) stops the run with a
+message to resume tomorrow. Calls go through the shared clients, hence through the rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TextIO
+
+import orjson
+
+from producers import calls, plans
+from producers.client import RawResponse
+from producers.collector import Collector
+from producers.kspo import guess_round
+from producers.state import ProducerStore
+from schemas.topics import KINDS, Kind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BackfillSummary:
+    """What a backfill run did."""
+
+    job_id: str
+    units_total: int = 0
+    units_done: int = 0
+    units_skipped: int = 0
+    calls: int = 0
+    messages: int = 0
+    failures: int = 0
+    stopped: str | None = None
+    elapsed_s: float = 0.0
+    failed_calls: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        state = f"stopped: {self.stopped}" if self.stopped else "complete"
+        return [
+            f"backfill {self.job_id}: {state}",
+            f"  units: {self.units_done} done now, {self.units_skipped} already done, {self.units_total} in all",
+            f"  calls: {self.calls}, messages published: {self.messages}, failed calls: {self.failures}"
+            + (" (recorded in ingestion_failures; the recovery job retries them)" if self.failures else ""),
+            f"  time: {self.elapsed_s:.1f}s",
+        ]
+
+
+def job_id(start: date, end: date, kinds: Sequence[str], tracks: Sequence[str]) -> str:
+    """Same range, kinds and tracks = same job (so a re-run resumes it)."""
+    text = f"{start}:{end}:{','.join(sorted(kinds))}:{','.join(sorted(tracks))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _rows(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for page in pages:
+        try:
+            items = orjson.loads(page.body)["response"]["body"]["items"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+        item = items.get("item") if isinstance(items, dict) else None
+        rows.extend(r for r in (item if isinstance(item, list) else [item]) if isinstance(r, dict))
+    return rows
+
+
+def race_numbers(track: str, day: date, pages: Sequence[RawResponse]) -> list[int]:
+    """Race numbers of one track and day, read from its schedule answer."""
+    race_type = plans.RACE_TYPE_OF[track]
+    numbers: set[int] = set()
+    day_no = guess_round(race_type, day)[2] if race_type != "horse" else 0
+    for row in _rows(pages):
+        if race_type == "horse":
+            value = row.get("rcNo")
+        elif race_type == "cycle":
+            value = row.get("race_no") if str(row.get("race_ymd", "")).replace(".", "") == f"{day:%Y%m%d}" else None
+        else:
+            value = row.get("race_no") if str(row.get("day_tcnt", "")).strip() == str(day_no) else None
+        if value is not None and str(value).strip().isdigit():
+            numbers.add(int(str(value)))
+    return sorted(numbers)
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA (a line every few seconds when not a terminal)."""
+
+    def __init__(self, total: int, out: TextIO = sys.stderr) -> None:
+        self.total, self.out, self.done = total, out, 0
+        self.started = time.monotonic()
+        self._last_print = 0.0
+        self.tty = out.isatty()
+
+    def advance(self, messages: int, failures: int, final: bool = False) -> None:
+        self.done += 0 if final else 1
+        now = time.monotonic()
+        if not final and not self.tty and now - self._last_print < 5 and self.done < self.total:
+            return
+        self._last_print = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else 0
+        filled = int(30 * self.done / max(self.total, 1))
+        line = (
+            f"[{'#' * filled}{'-' * (30 - filled)}] {self.done}/{self.total} units  {rate:.2f}/s  "
+            f"ETA {timedelta(seconds=int(eta))}  messages {messages}  failed calls {failures}"
+        )
+        self.out.write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and (final or self.done == self.total):
+            self.out.write("\n")
+        self.out.flush()
+
+
+class Backfill:
+    """Runs one backfill job."""
+
+    def __init__(
+        self, collector: Collector, store: ProducerStore, tracks: Sequence[str], kinds: Sequence[Kind] = KINDS
+    ) -> None:
+        self.collector = collector
+        self.store = store
+        self.tracks = list(tracks)
+        self.kinds = list(kinds)
+
+    async def _race_numbers(self, track: str, day: date) -> list[int]:
+        call = plans.schedule_calls(track, day)[-1]
+        pages = await self.collector.client_for(call).run(call)
+        return race_numbers(track, day, pages)
+
+    async def unit_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
+        """The calls of one unit."""
+        race_type = plans.RACE_TYPE_OF[track]
+        if kind == "schedules":
+            return plans.schedule_calls(track, day)
+        if kind == "entries":
+            return plans.entry_calls(track, day, [])
+        year, round_no, day_no = guess_round(race_type, day) if race_type != "horse" else (day.year, 0, 0)
+        if race_type == "horse" and kind == "results":
+            return [calls.kra_race_result(track, day), calls.kra_race_result_total(track, day)]
+        if race_type == "boat" and kind == "results":
+            return [
+                calls.boat_result(year, round_no, day_no, None, day),
+                calls.boat_rank(year, round_no, day_no, None, day),
+            ]
+        if race_type == "cycle" and kind == "odds":
+            return [calls.cycle_payoff(year, round_no, day_no, track, day)]
+        numbers = await self._race_numbers(track, day)
+        if race_type == "horse":
+            return [calls.kra_final_dividends(track, day, n) for n in numbers]
+        if race_type == "boat":
+            return [calls.boat_payoff(year, round_no, day_no, n, day) for n in numbers]
+        return [calls.cycle_rank(year, round_no, day_no, None, track, day)] + [
+            calls.cycle_result(year, round_no, day_no, n, track, day) for n in numbers
+        ]
+
+    def quota_exhausted(self) -> bool:
+        return any(client.quota_exhausted for client in self.collector.clients.values())
+
+    async def run(
+        self, start: date, end: date, stop: asyncio.Event | None = None, out: TextIO = sys.stderr
+    ) -> BackfillSummary:
+        """Backfill [start, end]; returns the summary (also when stopped early)."""
+        summary = BackfillSummary(job_id(start, end, self.kinds, self.tracks))
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        units = [(d, t, k) for d in days for t in self.tracks for k in self.kinds]
+        summary.units_total = len(units)
+        progress = Progress(len(units), out)
+        started = time.monotonic()
+        for day, track, kind in units:
+            if stop is not None and stop.is_set():
+                summary.stopped = "interrupted; run the same command again to resume"
+                break
+            if self.quota_exhausted():
+                summary.stopped = "the daily API quota is used up; run the same command tomorrow to resume"
+                break
+            if await self.store.checkpoint_done(summary.job_id, day, track, kind):
+                summary.units_skipped += 1
+                progress.advance(summary.messages, summary.failures)
+                continue
+            unit_calls = await self.unit_calls(day, track, kind)
+            results = await asyncio.gather(*(self.collector.collect(c) for c in unit_calls))
+            published = sum(len(pages) for pages in results if pages is not None)
+            failed = [c for c, pages in zip(unit_calls, results, strict=True) if pages is None]
+            summary.calls += len(unit_calls)
+            summary.messages += published
+            summary.failures += len(failed)
+            summary.failed_calls.extend(f"{c.source} {c.endpoint} {c.params}" for c in failed)
+            if self.quota_exhausted():  # this unit is incomplete: do not checkpoint it
+                summary.stopped = "the daily API quota is used up; run the same command tomorrow to resume"
+                break
+            await self.store.mark_checkpoint(summary.job_id, day, track, kind, published)
+            summary.units_done += 1
+            progress.advance(summary.messages, summary.failures)
+        if progress.done < progress.total:
+            progress.advance(summary.messages, summary.failures, final=True)
+        summary.elapsed_s = time.monotonic() - started
+        return summary
