@@ -1,0 +1,89 @@
+"""Raw response bytes + provenance -> validated normalized records, per endpoint.
+
+``normalize(body, ctx)`` raises :class:`~processors.errors.DecodeError` (unreadable bytes),
+:class:`~processors.errors.NormalizeError` (readable but unmappable) or
+:class:`~processors.errors.ValidationFailed` (a value does not fit the model). It never returns half a message:
+either every record of the response is valid, or the whole message goes to the DLQ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from processors.errors import NormalizeError, ValidationFailed
+from processors.normalize import kra, kspo
+from processors.normalize.common import Context, Row, items
+from producers import endpoints as ep
+from schemas.records import EntryRecord, OddsRecord, RaceRecord, ResultRecord
+
+Normalizer = Callable[[list[Row], Context], dict[str, list[dict[str, Any]]]]
+NORMALIZERS: dict[str, Normalizer] = {
+    ep.KRA_RACE_PLAN.path: kra.race_plan,
+    ep.KRA_ENTRY_SHEET.path: kra.entry_sheet,
+    ep.KRA_SCRATCHES.path: kra.scratches,
+    ep.KRA_FINAL_DIVIDENDS.path: kra.final_dividends,
+    ep.KRA_RACE_RESULT.path: kra.race_result,
+    ep.KRA_RACE_RESULT_TOTAL.path: kra.race_result_total,
+    ep.LIVE_ODDS_PATH: kra.live_odds,
+    ep.CYCLE_ENTRIES.path: kspo.cycle_entries,
+    ep.CYCLE_RESULT.path: kspo.cycle_result,
+    ep.CYCLE_RANK.path: kspo.no_records,
+    ep.CYCLE_PAYOFF.path: kspo.no_records,
+    ep.BOAT_ENTRIES.path: kspo.boat_entries,
+    ep.BOAT_RESULT.path: kspo.boat_result,
+    ep.BOAT_RANK.path: kspo.no_records,
+    ep.BOAT_PAYOFF.path: kspo.no_records,
+}
+ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "races": TypeAdapter(list[RaceRecord]),
+    "entries": TypeAdapter(list[EntryRecord]),
+    "odds": TypeAdapter(list[OddsRecord]),
+    "results": TypeAdapter(list[ResultRecord]),
+}
+
+
+@dataclass
+class Normalized:
+    """The records of one raw message, by normalized topic."""
+
+    races: list[RaceRecord] = field(default_factory=list)
+    entries: list[EntryRecord] = field(default_factory=list)
+    odds: list[OddsRecord] = field(default_factory=list)
+    results: list[ResultRecord] = field(default_factory=list)
+
+    def by_topic(self) -> dict[str, list[Any]]:
+        return {"races": self.races, "entries": self.entries, "odds": self.odds, "results": self.results}
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.by_topic().values())
+
+
+def _describe(exc: ValidationError, topic: str) -> str:
+    first = exc.errors(include_url=False, include_input=False)[:3]
+    where = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or '?'}: {e['msg']}" for e in first)
+    return f"{exc.error_count()} invalid {topic} field(s): {where}"
+
+
+def normalize(body: bytes, ctx: Context) -> Normalized:
+    """All records of one raw response, validated."""
+    normalizer = NORMALIZERS.get(ctx.endpoint)
+    if normalizer is None:
+        raise NormalizeError(f"no normalizer for endpoint {ctx.endpoint[:60]!r}")
+    rows = items(body)
+    try:
+        produced = normalizer(rows, ctx)
+    except (TypeError, AttributeError) as exc:
+        raise NormalizeError(f"row shape not understood ({exc.__class__.__name__})") from exc
+    out = Normalized()
+    for topic, dicts in produced.items():
+        if not dicts:
+            continue
+        try:
+            setattr(out, topic, ADAPTERS[topic].validate_python(dicts))
+        except ValidationError as exc:
+            raise ValidationFailed(_describe(exc, topic)) from None
+    return out

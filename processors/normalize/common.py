@@ -1,0 +1,337 @@
+"""Parsing helpers for the quirks of the KRA and KSPO payloads (see the API notes, §8)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from processors.errors import DecodeError, NormalizeError
+
+KST = timezone(timedelta(hours=9))
+NULLS = frozenset({"", "-", "--", "null", "None"})
+Row = dict[str, Any]
+
+# Every spelling of every track the APIs use, after strip().
+TRACK_ALIASES: dict[str, str] = {
+    "서울": "seoul",
+    "1": "seoul",
+    "제주": "jeju",
+    "2": "jeju",
+    "부산경남": "busan",
+    "부경": "busan",
+    "영남": "busan",
+    "부산경남경마공원": "busan",
+    "3": "busan",
+    "광명": "gwangmyeong",
+    "창원": "changwon",
+    "부산": "busan_cycle",
+    "미사리": "misari",
+}
+RACE_TYPE_OF_TRACK = {
+    "seoul": "horse",
+    "jeju": "horse",
+    "busan": "horse",
+    "gwangmyeong": "cycle",
+    "changwon": "cycle",
+    "busan_cycle": "cycle",
+    "misari": "boat",
+}
+POOL_CODES: dict[str, str] = {
+    "단승식": "WIN",
+    "단승": "WIN",
+    "WIN": "WIN",
+    "연승식": "PLC",
+    "연승": "PLC",
+    "PLC": "PLC",
+    "복승식": "QNL",
+    "복승": "QNL",
+    "QNL": "QNL",
+    "쌍승식": "EXA",
+    "쌍승": "EXA",
+    "EXA": "EXA",
+    "복연승식": "QPL",
+    "복연승": "QPL",
+    "QPL": "QPL",
+    "삼복승식": "TLA",
+    "삼복승": "TLA",
+    "TLA": "TLA",
+    "삼쌍승식": "TRI",
+    "삼쌍승": "TRI",
+    "TRI": "TRI",
+}
+UNORDERED_POOLS = frozenset({"QNL", "QPL", "TLA"})
+NOT_OUR_POOLS = frozenset({"XLA", "쌍복승식", "쌍복승"})  # sold, but not one of the 7 pools we store
+CIRCLED = {ch: i for i, ch in enumerate("⓪①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳")}
+ORD_STATUS = {
+    91: "disqualified",
+    92: "did_not_finish",
+    93: "did_not_start",
+    94: "did_not_start",
+    95: "scratched",
+    96: "void",
+    97: "void",
+    98: "void",
+    99: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a raw message came from (its headers and key)."""
+
+    source: str
+    endpoint: str
+    params: dict[str, str]
+    fetched_at: datetime
+    key: str
+
+
+def items(body: bytes) -> list[Row]:
+    """The item rows of a response body (JSON or XML), whatever shape ``items`` has."""
+    stripped = body.lstrip()
+    if not stripped:
+        raise DecodeError("empty body")
+    if stripped.startswith(b"<"):
+        return _xml_items(stripped)
+    try:
+        doc = orjson.loads(stripped)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"body is not JSON ({exc.__class__.__name__} at {exc.pos})") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("body is not a JSON object")
+    if "OpenAPI_ServiceResponse" in doc:
+        raise DecodeError("body is a gateway error response")
+    response = doc.get("response")
+    if not isinstance(response, dict) or not isinstance(response.get("header"), dict):
+        raise DecodeError("body has no response.header")
+    code = str(response["header"].get("resultCode", "")).strip()
+    if code not in ("00", "0", "000", "INFO-0", "INFO-00", "INFO-000", "03"):
+        raise DecodeError(f"body carries API error code {code!r}")
+    body_part = response.get("body") or {}
+    container = body_part.get("items") if isinstance(body_part, dict) else None
+    if container in (None, "", {}):
+        return []
+    if not isinstance(container, dict):
+        raise DecodeError("items is neither an object nor empty")
+    item = container.get("item")
+    if item in (None, ""):
+        return []
+    rows = item if isinstance(item, list) else [item]
+    if not all(isinstance(r, dict) for r in rows):
+        raise DecodeError("items.item holds something other than objects")
+    return rows
+
+
+def _xml_items(body: bytes) -> list[Row]:
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - no entity expansion is used; bodies come from our producers
+    except ET.ParseError as exc:
+        raise DecodeError(f"XML does not parse ({exc})") from None
+    if root.tag == "OpenAPI_ServiceResponse":
+        raise DecodeError("body is a gateway error response")
+    if root.tag != "response":
+        raise DecodeError(f"XML root <{root.tag}> is not an API response")
+    code = (root.findtext("header/resultCode") or "").strip()
+    if code not in ("00", "0", "03"):
+        raise DecodeError(f"body carries API error code {code!r}")
+    return [{child.tag: (child.text or "") for child in item} for item in root.findall("body/items/item")]
+
+
+def text(value: Any) -> str | None:
+    """A trimmed string, or None for the null sentinels ("-", "")."""
+    if value is None:
+        return None
+    out = str(value).strip()
+    return None if out in NULLS else out
+
+
+def integer(value: Any, zero_is_null: bool = False) -> int | None:
+    """An int from an int, float or numeric string ("0051228" -> 51228); None for sentinels."""
+    if isinstance(value, bool):
+        raise NormalizeError(f"expected a number, got {value!r}")
+    if isinstance(value, int):
+        out = value
+    elif isinstance(value, float):
+        out = int(value)
+    else:
+        s = text(value)
+        if s is None:
+            return None
+        try:
+            out = int(float(s.replace(",", "")))
+        except ValueError:
+            raise NormalizeError(f"expected a number, got {s[:20]!r}") from None
+    return None if zero_is_null and out == 0 else out
+
+
+def number(value: Any, zero_is_null: bool = False) -> float | None:
+    """A float from a number or numeric string; None for sentinels."""
+    if isinstance(value, bool):
+        raise NormalizeError(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        out = float(value)
+    else:
+        s = text(value)
+        if s is None:
+            return None
+        try:
+            out = float(s.replace(",", ""))
+        except ValueError:
+            raise NormalizeError(f"expected a number, got {s[:20]!r}") from None
+    return None if zero_is_null and out == 0 else out
+
+
+def ident(value: Any, width: int = 0) -> str | None:
+    """An identifier as a string; numbers that lost their leading zeros are padded back to ``width``."""
+    s = text(value)
+    if s is None:
+        return None
+    if isinstance(value, int | float) and width:
+        return str(int(value)).zfill(width)
+    return s
+
+
+def track_code(value: Any) -> str:
+    """The canonical track code of any spelling ("부경", "부산경남", "광명  " ...)."""
+    name = text(value)
+    if name is None or name not in TRACK_ALIASES:
+        raise NormalizeError(f"unknown track {str(value)[:20]!r}")
+    return TRACK_ALIASES[name]
+
+
+def ymd(value: Any, year: int | None = None) -> date:
+    """20250523, "20250523", "2026.01.02", "2026-01-02", or "0102" with ``year``."""
+    s = text(value)
+    if s is None:
+        raise NormalizeError("missing date")
+    digits = re.sub(r"[.\-/]", "", s)
+    try:
+        if len(digits) == 8 and digits.isdigit():
+            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        if len(digits) == 4 and digits.isdigit() and year is not None:
+            return date(year, int(digits[:2]), int(digits[2:]))
+    except ValueError:
+        pass
+    raise NormalizeError(f"not a date: {s[:20]!r}")
+
+
+def clock_time(value: Any) -> time | None:
+    """ "출발 :10:45", "10:45", '12"55', "1045" -> time(10, 45); None when absent."""
+    s = text(value)
+    if s is None:
+        return None
+    match = re.search(r"(\d{1,2})\s*[:\"]\s*(\d{2})", s) or re.fullmatch(r"(\d{2})(\d{2})", s)
+    if not match:
+        raise NormalizeError(f"not a time of day: {s[:20]!r}")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour > 23 or minute > 59:
+        raise NormalizeError(f"not a time of day: {s[:20]!r}")
+    return time(hour, minute)
+
+
+def kst(day: date, at: time | None) -> datetime | None:
+    """A Korean local date and time as an aware UTC datetime."""
+    return None if at is None else datetime.combine(day, at, tzinfo=KST).astimezone(UTC)
+
+
+def iso_time(value: Any) -> datetime | None:
+    """ISO 8601 with offset ("2025-05-03T10:35:00+09:00") -> aware UTC datetime."""
+    s = text(value)
+    if s is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(s)
+    except ValueError:
+        raise NormalizeError(f"not an ISO time: {s[:30]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=KST)
+    return moment.astimezone(UTC)
+
+
+def race_seconds(value: Any) -> float | None:
+    """75.4, "75.4", "1:12.3" -> seconds; 0 and "0:00.0" mean no time."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) or None
+    s = text(value)
+    if s is None:
+        return None
+    match = re.fullmatch(r"(\d+):(\d{1,2}(?:\.\d+)?)", s)
+    try:
+        seconds = int(match.group(1)) * 60 + float(match.group(2)) if match else float(s)
+    except ValueError:
+        raise NormalizeError(f"not a race time: {s[:20]!r}") from None
+    return seconds or None
+
+
+def body_weight(value: Any) -> tuple[int | None, int | None]:
+    """ "511(+2)" -> (511, 2); "511" -> (511, None)."""
+    s = text(value)
+    if s is None:
+        return None, None
+    match = re.fullmatch(r"(\d+)\s*(?:\(\s*([+-]?\d+)\s*\))?", s)
+    if not match:
+        raise NormalizeError(f"not a body weight: {s[:20]!r}")
+    return int(match.group(1)), int(match.group(2)) if match.group(2) is not None else None
+
+
+def result_status(position: int | None) -> tuple[int | None, str, int | None]:
+    """KRA ``ord`` -> (finish position, status, status code): 91-99 are status codes, not places."""
+    if position is None or position == 0:
+        return None, "did_not_start", position
+    if position >= 90:
+        return None, ORD_STATUS.get(position, "void"), position
+    return position, "finished", None
+
+
+def selection(pool: str, numbers: list[int]) -> str:
+    """'3', '3-7', '3-7-5'; unordered pools sorted."""
+    chosen = [n for n in numbers if n]
+    if pool in UNORDERED_POOLS:
+        chosen.sort()
+    return "-".join(str(n) for n in chosen)
+
+
+def race_id(race_type: str, track: str, race_no: int, day: date) -> str:
+    return f"{race_type}-{track}-{race_no}-{day:%Y%m%d}"
+
+
+def day_from_key(key: str) -> date | None:
+    """The date of a day-wide key (``kspo:misari:20241212``) or a race id (``boat-misari-3-20241212``)."""
+    match = re.search(r"(\d{8})$", key)
+    return ymd(match.group(1)) if match else None
+
+
+def circled_entry(value: Any) -> tuple[int, str]:
+    """ "②이길섭" -> (2, "이길섭")."""
+    s = text(value)
+    if not s:
+        raise NormalizeError("missing ranked name")
+    if s[0] in CIRCLED:
+        return CIRCLED[s[0]], s[1:].strip()
+    match = re.fullmatch(r"\((\d+)\)\s*(.+)", s)
+    if match:
+        return int(match.group(1)), match.group(2).strip()
+    raise NormalizeError(f"no entry number in {s[:20]!r}")
+
+
+def combos(value: Any) -> list[tuple[list[int], float]]:
+    """KSPO dividend text -> [(numbers, odds)]: "(2-7-5)3.4", "(2)1.2 (7)2.1", "①-②-⑥3.4", "①1.1"."""
+    s = text(value)
+    if s is None:
+        return []
+    out: list[tuple[list[int], float]] = []
+    for part in re.finditer(r"\(([\d\-\s]+)\)\s*(\d+(?:\.\d+)?)", s):
+        out.append(([int(n) for n in part.group(1).split("-") if n.strip()], float(part.group(2))))
+    if out:
+        return out
+    circled = "".join(CIRCLED)
+    match = re.fullmatch(rf"([{circled}](?:\s*-\s*[{circled}])*)\s*(\d+(?:\.\d+)?)", s)
+    if match:
+        numbers = [CIRCLED[ch] for ch in match.group(1) if ch in CIRCLED]
+        return [(numbers, float(match.group(2)))]
+    raise NormalizeError(f"dividend text not understood: {s[:30]!r}")

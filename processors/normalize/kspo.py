@@ -1,0 +1,266 @@
+"""KSPO cycle and boat payloads -> normalized record dicts.
+
+Final odds of KSPO races come from the result APIs, whose dividend texts name the winning combination
+(``"(2-7-5)3.4"``, ``"①-②-⑥3.4"``). The PAYOFF APIs repeat the same values without saying which runners they
+belong to, and the RANK APIs give the full order by racer id without the entry numbers; both are kept on the raw
+topics and produce no records.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from processors.errors import NormalizeError
+from processors.normalize.common import (
+    Context,
+    Row,
+    circled_entry,
+    clock_time,
+    combos,
+    day_from_key,
+    integer,
+    kst,
+    number,
+    race_id,
+    selection,
+    text,
+    track_code,
+    ymd,
+)
+from processors.normalize.kra import closing_time
+
+Out = dict[str, list[dict[str, Any]]]
+CYCLE_POOLS = {
+    "pool1_val": "WIN",
+    "pool2_val": "PLC",
+    "pool4_val": "EXA",
+    "pool5_val": "QNL",
+    "pool6_val": "TLA",
+    "pool7_val": "TRI",
+}  # pool8: 쌍복승, not one of our pools
+BOAT_POOLS = {
+    "pool1_val": "WIN",
+    "pool2_val": "PLC",
+    "pool3_val": "PLC",
+    "pool4_val": "EXA",
+    "pool5_val": "QNL",
+    "pool6_val": "TLA",
+}
+
+
+def _round(row: Row) -> dict[str, int]:
+    out = {}
+    for name in ("stnd_yr", "week_tcnt", "day_tcnt"):
+        value = integer(row.get(name))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _boat_day(row: Row, ctx: Context) -> date:
+    """Boat rows have no date: the message key's date, shifted by the row's day of the round."""
+    day = day_from_key(ctx.key)
+    if day is None:
+        raise NormalizeError(f"boat row without a date and key {ctx.key[:40]!r} names none")
+    key_day_no = integer(ctx.params.get("day_tcnt"))
+    row_day_no = integer(row.get("day_tcnt"))
+    if key_day_no is None and row_day_no is not None:
+        key_day_no = {2: 1, 3: 2}.get(day.weekday(), 1)  # Wed = day 1, Thu = day 2
+    if row_day_no is not None and key_day_no is not None:
+        day += timedelta(days=row_day_no - key_day_no)
+    return day
+
+
+def _race_no(row: Row) -> int:
+    value = integer(row.get("race_no"))
+    if value is None:
+        raise NormalizeError("missing race_no")
+    return value
+
+
+def cycle_entries(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_OD_API_CRA_RACE_ORGAN: riders and the race list (``race_ymd`` "2026.01.02", ``dptre_tm`` 12"55)."""
+    races: dict[str, dict[str, Any]] = {}
+    entries = []
+    for row in rows:
+        track = track_code(row.get("meet_nm"))
+        day = ymd(row.get("race_ymd"))
+        no = _race_no(row)
+        rid = race_id("cycle", track, no, day)
+        races.setdefault(
+            rid,
+            {
+                "race_id": rid,
+                "race_type": "cycle",
+                "track_code": track,
+                "race_date": day,
+                "race_no": no,
+                "post_time": kst(day, clock_time(row.get("dptre_tm"))),
+                "distance_m": integer(row.get("race_len")),
+                "grade": text(row.get("racer_grd_cd")),
+                "status": "scheduled",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": _round(row),
+            },
+        )
+        entries.append(
+            {
+                "race_id": rid,
+                "entry_no": integer(row.get("back_no")),
+                "participant_name": text(row.get("racer_nm")),
+                "age": integer(row.get("racer_age")),
+                "grade": text(row.get("racer_grd_cur_cd")),
+                "status": "declared",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": {k: text(row[k]) for k in ("gear_rate", "win_rate", "tot_tms_avg_scr") if text(row.get(k))},
+            }
+        )
+    for race in races.values():
+        race["field_size"] = sum(1 for e in entries if e["race_id"] == race["race_id"])
+    return {"races": list(races.values()), "entries": entries}
+
+
+def boat_entries(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_OD_API_VWEB_MBR_RACE_INFO: boats by lane (``race_reg_no``) and the race list; no date field."""
+    races: dict[str, dict[str, Any]] = {}
+    entries = []
+    for row in rows:
+        day = _boat_day(row, ctx)
+        no = _race_no(row)
+        rid = race_id("boat", "misari", no, day)
+        races.setdefault(
+            rid,
+            {
+                "race_id": rid,
+                "race_type": "boat",
+                "track_code": "misari",
+                "race_date": day,
+                "race_no": no,
+                "post_time": kst(day, clock_time(row.get("dptre_tm"))),
+                "grade": text(row.get("rmk2_rank")),
+                "status": "scheduled",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": _round(row),
+            },
+        )
+        entries.append(
+            {
+                "race_id": rid,
+                "entry_no": integer(row.get("race_reg_no")),
+                "participant_name": text(row.get("racer_nm")),
+                "age": integer(row.get("racer_age")),
+                "sex": text(row.get("sex_cd")),
+                "grade": text(row.get("racer_grd_cd")),
+                "body_weight_kg": integer(row.get("wght")),
+                "status": "declared",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": {
+                    k: text(row[k]) for k in ("motor_no", "boat_no", "st_mthd_cd", "fl_tcnt") if text(row.get(k))
+                },
+            }
+        )
+    for race in races.values():
+        race["field_size"] = sum(1 for e in entries if e["race_id"] == race["race_id"])
+    return {"races": list(races.values()), "entries": entries}
+
+
+def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[str, str]) -> Out:
+    results = []
+    for position in (1, 2, 3):
+        ranked = row.get(f"rank{position}")
+        if text(ranked) is None:
+            continue
+        entry_no, name = circled_entry(ranked)
+        results.append(
+            {
+                "race_id": rid,
+                "entry_no": entry_no,
+                "finish_position": position,
+                "status": "finished",
+                "participant_name": name,
+                "is_final": True,
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+            }
+        )
+    odds = []
+    for field, pool in pools.items():
+        for numbers, value in combos(row.get(field)):
+            odds.append(
+                {
+                    "race_id": rid,
+                    "time": closing_time(day),
+                    "pool": pool,
+                    "selection": selection(pool, numbers),
+                    "odds": value,
+                    "is_final": True,
+                    "source": "kspo",
+                }
+            )
+    return {"results": results, "odds": odds}
+
+
+def cycle_result(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_TODZ_CRA_RACE_RESULT: top three ("②이길섭") and the winning dividends ("(2-7-5)3.4")."""
+    out: Out = {"results": [], "odds": [], "races": []}
+    for row in rows:
+        track = track_code(row.get("meet_nm"))
+        year = integer(row.get("stnd_yr")) or integer(ctx.params.get("stnd_yr"))
+        day = ymd(row.get("race_ymd"), year=year)
+        no = _race_no(row)
+        rid = race_id("cycle", track, no, day)
+        part = _results_and_odds(rid, day, row, ctx, CYCLE_POOLS)
+        out["results"] += part["results"]
+        out["odds"] += part["odds"]
+        out["races"].append(
+            {
+                "race_id": rid,
+                "race_type": "cycle",
+                "track_code": track,
+                "race_date": day,
+                "race_no": no,
+                "status": "official",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": _round(row),
+            }
+        )
+    return out
+
+
+def boat_result(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_OD_API_MBR_RACE_RESULT: top three ("①류해광") and dividends ("①-②-⑥3.4"); no date field."""
+    out: Out = {"results": [], "odds": [], "races": []}
+    for row in rows:
+        day = _boat_day(row, ctx)
+        no = _race_no(row)
+        rid = race_id("boat", "misari", no, day)
+        part = _results_and_odds(rid, day, row, ctx, BOAT_POOLS)
+        out["results"] += part["results"]
+        out["odds"] += part["odds"]
+        out["races"].append(
+            {
+                "race_id": rid,
+                "race_type": "boat",
+                "track_code": "misari",
+                "race_date": day,
+                "race_no": no,
+                "status": "official",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": _round(row),
+            }
+        )
+    return out
+
+
+def no_records(rows: list[Row], ctx: Context) -> Out:
+    """PAYOFF and RANK: validated as readable, kept raw; nothing to store (see the module docstring)."""
+    for row in rows:
+        number(row.get("pool1_val")) if "pool1_val" in row else integer(row.get("race_rank"))
+    return {}

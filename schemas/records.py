@@ -1,0 +1,120 @@
+"""The normalized records: one model per normalized topic, field names = the table's column names.
+
+Every message on ``racelab.races|entries|odds|results`` is the JSON of one of these models, keyed by race id, with
+``schema_version``. Version 1 is the first; additive changes keep the version, anything else bumps it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION: Literal[1] = 1
+RaceType = Literal["horse", "cycle", "boat"]
+Source = Literal["kra", "kspo"]
+Pool = Literal["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
+RACE_ID_PATTERN = r"^(horse|cycle|boat)-[a-z_]+-[0-9]{1,2}-[0-9]{8}$"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    race_id: str = Field(pattern=RACE_ID_PATTERN)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("datetimes must carry a UTC offset")
+        return value
+
+
+class RaceRecord(_Record):
+    """A race of the schedule (table ``races``)."""
+
+    race_type: RaceType
+    track_code: str
+    race_date: date
+    race_no: int = Field(gt=0, lt=100)
+    post_time: datetime | None = None
+    started_at: datetime | None = None
+    distance_m: int | None = Field(default=None, gt=0)
+    grade: str | None = None
+    race_name: str | None = None
+    field_size: int | None = Field(default=None, ge=0)
+    status: Literal["unknown", "scheduled", "finished", "official", "cancelled"] = "scheduled"
+    source: Source
+    source_fetched_at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EntryRecord(_Record):
+    """A runner of a race's entry sheet (table ``entries``)."""
+
+    entry_no: int = Field(gt=0, lt=100)
+    participant_id: str | None = None
+    participant_name: str
+    jockey_id: str | None = None
+    jockey_name: str | None = None
+    trainer_id: str | None = None
+    trainer_name: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    age: int | None = None
+    sex: str | None = None
+    carried_weight_kg: float | None = None
+    body_weight_kg: int | None = None
+    body_weight_delta: int | None = None
+    rating: int | None = None
+    grade: str | None = None
+    status: Literal["declared", "scratched"] = "declared"
+    scratch_reason: str | None = None
+    source: Source
+    source_fetched_at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class OddsRecord(_Record):
+    """One price of one selection in one pool at one time (table ``odds_snapshots``)."""
+
+    time: datetime
+    pool: Pool
+    selection: str = Field(pattern=r"^[0-9]{1,2}(-[0-9]{1,2}){0,2}$")
+    odds: float = Field(ge=0)
+    is_final: bool
+    pool_total: int | None = None
+    popularity_rank: int | None = None
+    source: Source
+
+
+class ResultRecord(_Record):
+    """One runner's result (table ``results``)."""
+
+    entry_no: int = Field(gt=0, lt=100)
+    finish_position: int | None = Field(default=None, gt=0)
+    status: Literal["finished", "disqualified", "did_not_finish", "did_not_start", "scratched", "void", "cancelled"]
+    status_code: int | None = None
+    finish_time_s: float | None = None
+    margin: str | None = None
+    participant_id: str | None = None
+    participant_name: str
+    jockey_id: str | None = None
+    jockey_name: str | None = None
+    win_odds: float | None = None
+    place_odds: float | None = None
+    is_final: bool
+    source: Source
+    source_fetched_at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord
+MODEL_OF_TOPIC: dict[str, type[_Record]] = {
+    "races": RaceRecord,
+    "entries": EntryRecord,
+    "odds": OddsRecord,
+    "results": ResultRecord,
+}
