@@ -95,12 +95,14 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    if args.component == "producers":
-        from producers.service import run_producers
+    if args.component == "processors":
+        from processors.app import run_worker
 
-        asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
-        return 0
-    raise SystemExit(f"racelab run {args.component}: not available yet")
+        run_worker(settings)  # exits the process when the worker stops
+    from producers.service import run_producers
+
+    asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
+    return 0
 
 
 def _backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -170,7 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(handler=_backfill)
 
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
-    run.add_argument("component", choices=["producers"], help="producers: every poller and the recovery job")
+    run.add_argument(
+        "component",
+        choices=["producers", "processors"],
+        help="producers: every poller and the recovery job; processors: one Faust worker",
+    )
     run.set_defaults(handler=_run)
     return parser
 

@@ -137,6 +137,18 @@ class ProducerSettings(_Group):
     recovery_max_retries: int = Field(default=50, ge=1)
 
 
+class ProcessorSettings(_Group):
+    """The Faust workers (``racelab run processors``)."""
+
+    batch_size: int = Field(default=500, ge=1, description="raw messages per batch (size trigger)")
+    batch_within_s: float = Field(default=0.25, gt=0, description="time trigger of a batch")
+    dlq_max_ratio: float = Field(default=0.5, gt=0, le=1, description="breaker: DLQ share of the window")
+    dlq_window: int = Field(default=200, ge=1)
+    dlq_max_consecutive: int = Field(default=100, ge=1, description="breaker: DLQ records in a row")
+    web_port: int = Field(default=6066, ge=0, le=65535, description="Faust web server (metrics, health)")
+    web_enabled: bool = False
+
+
 class SimulatorSettings(_Group):
     """``racelab simulator``: where it listens and how its world and clock behave."""
 
@@ -179,6 +191,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertSettings = AlertSettings()
     producers: ProducerSettings = ProducerSettings()
+    processors: ProcessorSettings = ProcessorSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
 

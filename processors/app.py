@@ -1,0 +1,158 @@
+"""The Faust app: one agent per raw topic, each normalizing batches of raw bytes.
+
+Guarding against the Faust pitfalls (see the streaming notes):
+
+- raw topics use ``value_serializer="raw"``: Faust never decodes, so a decode error cannot ack-and-skip a message;
+  decoding and validation happen in :class:`processors.handler.BatchHandler`, which dead-letters bad messages;
+- ``take_events`` acks the batch after the loop body, even when the body raises. So nothing may escape the body: the
+  handler waits out broker outages, and when the DLQ breaker trips (or an unexpected error happens) the process
+  exits at once, before the batch is acked, so its offsets are not committed and it is redelivered;
+- ``concurrency=1`` per agent (faust#606: with more, a commit can pass an in-flight message).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from typing import Any, NoReturn, cast
+
+import faust
+
+from processors.dlq import DlqLimit
+from processors.errors import DlqLimitExceeded
+from processors.handler import BatchHandler, OutputProducer, RawMessage
+from racelab.settings import Settings
+from schemas.topics import KINDS, Kind, TopicCatalogue
+
+log = logging.getLogger(__name__)
+EXIT_DLQ_LIMIT = 3
+EXIT_BUG = 70
+
+
+def _stop_now(code: int) -> NoReturn:
+    """Leave without acking the batch in hand (Faust would commit it on any orderly stop)."""
+    logging.shutdown()
+    os._exit(code)
+
+
+def _header_list(headers: object) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(cast(Any, headers))
+
+
+class ProcessorApp:
+    """Builds the Faust app and owns the output producer its agents share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = TopicCatalogue(settings.topics.prefix)
+        self.output = OutputProducer(settings.broker)
+        self._started = False
+        self.app = self._build()
+
+    def _build(self) -> faust.App:
+        s, broker = self.settings, self.settings.broker
+        app = faust.App(
+            f"{s.topics.prefix}-processors",
+            broker=f"kafka://{broker.bootstrap_servers}",
+            store="memory://",
+            autodiscover=False,
+            web_enabled=s.processors.web_enabled,
+            web_port=s.processors.web_port,
+            web_host="127.0.0.1",
+            topic_partitions=s.topics.partitions,
+            topic_replication_factor=s.topics.replication_factor,
+            broker_session_timeout=broker.session_timeout_ms / 1000,
+            broker_rebalance_timeout=broker.rebalance_timeout_ms / 1000,
+            broker_heartbeat_interval=max(0.5, broker.session_timeout_ms / 3000),
+            broker_commit_interval=1.0,
+            broker_max_poll_records=500,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            stream_wait_empty=True,
+            stream_buffer_maxsize=max(4 * s.processors.batch_size, 4096),
+        )
+        for kind in KINDS:
+            topic = app.topic(
+                self.topics.raw(kind), value_serializer="raw", key_serializer="raw", partitions=s.topics.partitions
+            )
+            app.agent(topic, name=f"normalize-{kind}", concurrency=1)(self._agent(kind))
+        return app
+
+    async def _ensure_output(self) -> None:
+        if not self._started:
+            await self.output.start()
+            self._started = True
+
+    def _agent(self, kind: Kind) -> Callable[[Any], Coroutine[Any, Any, None]]:
+        limit = DlqLimit(
+            self.settings.processors.dlq_max_ratio,
+            self.settings.processors.dlq_window,
+            self.settings.processors.dlq_max_consecutive,
+        )
+        handler = BatchHandler(kind, self.topics, self.output, limit)
+        batch, within = self.settings.processors.batch_size, self.settings.processors.batch_within_s
+
+        async def normalize_raw(stream: faust.StreamT[bytes]) -> None:
+            await self._ensure_output()
+            events: AsyncIterator[list[faust.EventT[bytes]]] = cast(Any, stream).take_events(batch, within=within)
+            async for chunk in events:
+                try:
+                    messages = [
+                        RawMessage(
+                            e.message.topic,
+                            e.message.partition,
+                            e.message.offset,
+                            e.message.key,
+                            e.message.value,
+                            _header_list(e.message.headers),
+                        )
+                        for e in chunk
+                    ]
+                    result = await handler.handle(messages)
+                except DlqLimitExceeded as exc:
+                    log.critical(
+                        "DLQ circuit breaker on %s: %s; stopping the worker without committing",
+                        self.topics.raw(kind),
+                        exc,
+                    )
+                    _stop_now(EXIT_DLQ_LIMIT)
+                except BaseException:
+                    log.critical(
+                        "unexpected error on %s; stopping the worker without committing",
+                        self.topics.raw(kind),
+                        exc_info=True,
+                    )
+                    _stop_now(EXIT_BUG)
+                if result.dead_letters:
+                    log.warning("%s: %d message(s) dead-lettered", self.topics.raw(kind), result.dead_letters)
+
+        normalize_raw.__name__ = f"normalize_{kind}"
+        return normalize_raw
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one Faust worker until SIGINT/SIGTERM (exits the process)."""
+    import asyncio
+
+    from racelab.kafka import ensure_topics
+
+    catalogue = TopicCatalogue(settings.topics.prefix)
+    asyncio.run(
+        ensure_topics(
+            settings.broker, catalogue.all_names(), settings.topics.partitions, settings.topics.replication_factor
+        )
+    )
+    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; Faust runs on this one
+    processor = ProcessorApp(settings)
+    worker = faust.Worker(
+        processor.app,
+        loglevel=settings.log_level.lower().replace("warning", "warn"),
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

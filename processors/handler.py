@@ -1,0 +1,196 @@
+"""One batch of raw messages -> normalized records and dead letters, delivered before the batch counts as done.
+
+The handler never raises for a bad message: it goes to the DLQ. It raises only :class:`DlqLimitExceeded` (the
+worker must stop) and waits out a broker outage (the batch is re-sent until the broker acknowledges it; downstream
+writes are idempotent, so a re-send is harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+from pydantic import ValidationError
+
+from processors.dlq import DlqLimit, dlq_headers
+from processors.errors import DecodeError, ProcessingError
+from processors.normalize import normalize
+from processors.normalize.common import Context
+from racelab.settings import BrokerSettings
+from schemas.raw import RawHeaders
+from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
+
+log = logging.getLogger(__name__)
+MAX_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A consumed raw message with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+Outgoing = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
+
+
+def context_of(message: RawMessage) -> Context:
+    """The normalizer context from the provenance headers; unreadable headers are a decode error."""
+    try:
+        headers = RawHeaders.from_kafka(message.headers)
+    except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"provenance headers missing or invalid ({exc.__class__.__name__})") from None
+    key = message.key.decode("utf-8", "replace") if message.key else ""
+    return Context(headers.source, headers.endpoint, headers.params, headers.fetched_at, key)
+
+
+class OutputProducer:
+    """aiokafka producer for normalized records and dead letters (acks=all; partitions cached per key)."""
+
+    def __init__(self, broker: BrokerSettings) -> None:
+        self.broker = broker
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
+        self._cache: dict[tuple[str, bytes], int] = {}
+
+    async def start(self) -> None:
+        """Connect (inside the running loop, as aiokafka requires)."""
+        if self._producer is not None:
+            return
+        b = self.broker
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=b.bootstrap_servers,
+            client_id=f"{b.client_id}-processors",
+            acks="all",
+            enable_idempotence=b.idempotence,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            request_timeout_ms=b.request_timeout_ms,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("OutputProducer.start() was not awaited")
+        return self._producer
+
+    async def _partition(self, topic: str, key: bytes | None) -> int | None:
+        if key is None:
+            return None
+        cached = self._cache.get((topic, key))
+        if cached is not None:
+            return cached
+        if topic not in self._partitions:
+            self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        partitions = self._partitions[topic]
+        partition = int(DefaultPartitioner()(key, partitions, partitions))
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[(topic, key)] = partition
+        return partition
+
+    async def deliver(self, messages: Sequence[Outgoing]) -> None:
+        """Send all, return when all are acknowledged; retry through broker outages."""
+        delay = 0.5
+        while True:
+            try:
+                futures = []
+                for topic, key, value, headers in messages:
+                    futures.append(
+                        await self.producer.send(
+                            topic, value=value, key=key, headers=headers, partition=await self._partition(topic, key)
+                        )
+                    )
+                await asyncio.gather(*futures)
+            except KafkaError as exc:
+                log.warning(
+                    "delivering %d messages failed (%s); retrying in %.1fs",
+                    len(messages),
+                    exc.__class__.__name__,
+                    delay,
+                )
+                self._partitions.clear()
+                self._cache.clear()
+                await asyncio.sleep(delay)
+                delay = min(MAX_WAIT_S, delay * 2)
+            else:
+                return
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced."""
+
+    records: int = 0
+    dead_letters: int = 0
+
+
+class BatchHandler:
+    """Normalizes one raw topic's batches."""
+
+    def __init__(self, kind: Kind, topics: TopicCatalogue, output: OutputProducer, limit: DlqLimit) -> None:
+        self.kind = kind
+        self.topics = topics
+        self.output = output
+        self.limit = limit
+        self.normalized_topics = {name: topics.normalized(k) for k, name in NORMALIZED_NAME.items()}
+
+    def _dead_letter(self, message: RawMessage, error: Exception, stage: str) -> Outgoing:
+        headers = dlq_headers(
+            message.headers,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            error=error,
+            stage=stage,
+        )
+        return self.topics.dlq(self.kind), message.key, message.value or b"", headers
+
+    def route(self, messages: Sequence[RawMessage]) -> tuple[list[Outgoing], BatchResult]:
+        """Normalize every message of a batch; returns what to send (records and dead letters)."""
+        outgoing: list[Outgoing] = []
+        result = BatchResult()
+        for message in messages:
+            try:
+                records = normalize(message.value or b"", context_of(message))
+            except ProcessingError as exc:
+                failure: tuple[Exception, str] | None = (exc, exc.stage)
+            except Exception as exc:  # a bug must not skip a message: it goes to the DLQ, loudly
+                log.exception("normalizer bug on %s/%d@%d", message.topic, message.partition, message.offset)
+                failure = (exc, "normalize")
+            else:
+                failure = None
+            self.limit.record(failure is not None)
+            if failure is not None:
+                outgoing.append(self._dead_letter(message, *failure))
+                result.dead_letters += 1
+                continue
+            for name, items in records.by_topic().items():
+                topic = self.normalized_topics[name]
+                for record in items:
+                    outgoing.append((topic, record.race_id.encode(), record.model_dump_json().encode(), None))
+                result.records += len(items)
+        return outgoing, result
+
+    async def handle(self, messages: Sequence[RawMessage]) -> BatchResult:
+        """Route and deliver one batch."""
+        outgoing, result = self.route(messages)
+        await self.output.deliver(outgoing)
+        return result
