@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
-from typing import TypeVar
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from racelab.logs import setup_logging
 from racelab.settings import Settings, load_settings
 from schemas.errors import PipelineError
+
+if TYPE_CHECKING:
+    from processors.replay import Filters
 
 log = logging.getLogger("racelab")
 T = TypeVar("T")
@@ -130,6 +135,77 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_until_signalled(run))
 
 
+def _normalize(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.offline import normalize_file
+
+    endpoint, records = normalize_file(args.kind, args.file, args.endpoint, args.key or "")
+    for topic, items in records.by_topic().items():
+        for record in items:
+            print(f'{{"topic": "{settings.topics.prefix}.{topic}", "record": {record.model_dump_json()}}}')
+    print(f"{args.file}: {records.count()} record(s) from {endpoint}", file=sys.stderr)
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    from processors.replay import Filters
+    from schemas.topics import KINDS
+
+    return Filters(
+        kinds=args.kind or KINDS,
+        stage=args.stage,
+        exception_class=args.exception_class,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.replay import DlqSummary, read_dead_letters
+    from schemas.topics import TopicCatalogue
+
+    filters = _filters(args)
+    letters = asyncio.run(read_dead_letters(settings.broker, TopicCatalogue(settings.topics.prefix), filters))
+    summary = DlqSummary.of(letters)
+    print(f"{'topic':<32} {'stage':<10} {'exception':<22} {'count':>7}  first failed              last failed")
+    for topic, stage, cls_name, count, first, last in summary.rows:
+        print(f"{topic:<32} {stage:<10} {cls_name:<22} {count:>7}  {first or '-'!s:<25} {last or '-'!s}")
+    print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.replay import replay
+    from schemas.topics import TopicCatalogue
+
+    filters = _filters(args)
+    result = asyncio.run(
+        replay(settings.broker, TopicCatalogue(settings.topics.prefix), filters, dry_run=args.dry_run, rate=args.rate)
+    )
+    verb = "would replay" if args.dry_run else "replayed"
+    for topic, count in sorted(result.by_topic.items()):
+        print(f"{verb} {count} to {topic}")
+    print(
+        f"{result.selected} selected, {verb} {sum(result.by_topic.values())}"
+        + (f", {result.skipped_no_origin} without an original topic (skipped)" if result.skipped_no_origin else "")
+    )
+    return 0
+
+
+def _schemas_export(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.export import export
+
+    for path in export(args.directory, settings.topics.prefix):
+        print(path)
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2024-12-14T10:00+09:00")
+    return moment
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="racelab", description="RaceLab ingest: Korean race data pipeline")
@@ -171,6 +247,41 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--tracks", help="comma-separated track codes (default: every track)")
     backfill.set_defaults(handler=_backfill)
 
+    norm = sub.add_parser("normalize", help="normalize a saved API response offline (JSON lines on stdout)")
+    norm.add_argument("kind", choices=["schedules", "entries", "odds", "results"])
+    norm.add_argument("file", type=Path)
+    norm.add_argument("--endpoint", help="e.g. API214_1/RaceDetailResult_1 (guessed from the rows when omitted)")
+    norm.add_argument("--key", help="message key (boat responses carry no date: kspo:misari:YYYYMMDD)")
+    norm.set_defaults(handler=_normalize)
+
+    dlq = sub.add_parser("dlq", help="dead-letter topics: list and replay")
+    dlq_sub = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, handler, text in (
+        ("list", _dlq_list, "counts by topic, stage, exception class and time"),
+        ("replay", _dlq_replay, "re-publish dead letters to their original topics"),
+    ):
+        cmd = dlq_sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "--kind",
+            action="append",
+            choices=["schedules", "entries", "odds", "results"],
+            help="raw topic kind (repeatable; default all)",
+        )
+        cmd.add_argument("--stage", choices=["decode", "validate", "normalize", "sink"])
+        cmd.add_argument("--exception-class", help="e.g. DecodeError")
+        cmd.add_argument("--since", type=_moment, help="first failed at or after (ISO with offset)")
+        cmd.add_argument("--until", type=_moment, help="first failed before (ISO with offset)")
+        if name == "replay":
+            cmd.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
+            cmd.add_argument("--rate", type=float, help="messages per second (default: as fast as possible)")
+        cmd.set_defaults(handler=handler)
+
+    schemas = sub.add_parser("schemas", help="contracts of the normalized topics")
+    schemas_sub = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
+    exp = schemas_sub.add_parser("export", help="write JSON Schema for every normalized topic")
+    exp.add_argument("directory", type=Path)
+    exp.set_defaults(handler=_schemas_export)
+
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument(
         "component",
@@ -199,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("racelab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

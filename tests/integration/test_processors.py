@@ -182,7 +182,7 @@ async def produce(settings: Settings, messages, topics: TopicCatalogue) -> list[
         await producer.stop()
 
 
-async def collect(settings: Settings, topic_names: list[str], until, timeout: float = 120.0) -> list:
+async def collect(settings: Settings, topic_names: list[str], until, limit_s: float = 120.0) -> list:
     consumer = AIOKafkaConsumer(
         *topic_names,
         bootstrap_servers=settings.broker.bootstrap_servers,
@@ -194,7 +194,7 @@ async def collect(settings: Settings, topic_names: list[str], until, timeout: fl
     await consumer.start()
     records: list = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while not until(records):
                 for recs in (await consumer.getmany(timeout_ms=500)).values():
                     records.extend(recs)
@@ -280,7 +280,7 @@ async def test_two_workers_share_partitions_and_a_killed_one_hands_over(settings
         first.send_signal(signal.SIGKILL)  # kill -9 mid-stream: its partitions must move to the other worker
         await first.wait()
         await produce(settings, waves[1] + waves[2], topics)
-        records = await collect(settings, normalized, lambda rs: len(rs) >= 3 * sum(expected.values()), timeout=180)
+        records = await collect(settings, normalized, lambda rs: len(rs) >= 3 * sum(expected.values()), limit_s=180)
         assert second.returncode is None
     finally:
         for proc in (first, second):
@@ -315,3 +315,125 @@ async def test_dlq_breaker_stops_the_worker_without_committing_the_batch(setting
     finally:
         await consumer.stop()
     assert committed is None or committed < 25  # the tripping batch was not acked
+
+
+def racelab(settings: Settings, *args: str) -> tuple[int, str, str]:
+    import subprocess
+
+    env = worker_env(settings)
+    done = subprocess.run(
+        [sys.executable, "-m", "racelab.cli", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+async def test_dlq_list_and_replay_back_through_a_worker(settings: Settings):
+    from processors.dlq import dlq_headers
+    from processors.errors import ValidationFailed
+
+    topics = TopicCatalogue(settings.topics.prefix)
+    await ensure_topics(settings.broker, topics.all_names(), 4)
+    good = [m for m in good_messages() if m[0] == "odds"][:3]
+    expected = expected_records(good)
+    # dead letters of a (pretend) bad deploy: good bytes that failed validation, plus real garbage that decodes badly
+    letters = [
+        (
+            "odds",
+            key,
+            value,
+            dlq_headers(
+                hdrs,
+                topic=topics.raw("odds"),
+                partition=0,
+                offset=i,
+                error=ValidationFailed("bad deploy"),
+                stage="validate",
+            ),
+        )
+        for i, (_, key, value, hdrs) in enumerate(good)
+    ]
+    letters.append(
+        (
+            "odds",
+            b"junk",
+            b"\x00junk",
+            dlq_headers(
+                headers("odds", ep.LIVE_ODDS_PATH),
+                topic=topics.raw("odds"),
+                partition=1,
+                offset=9,
+                error=ValueError("x"),
+                stage="decode",
+            ),
+        )
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker.bootstrap_servers)
+    await producer.start()
+    for _, key, value, hdrs in letters:
+        await producer.send_and_wait(topics.dlq("odds"), value=value, key=key, headers=hdrs)
+    await producer.stop()
+
+    code, out, err = await asyncio.to_thread(racelab, settings, "dlq", "list")
+    assert code == 0, err
+    assert f"{topics.dlq('odds')}" in out and "validate" in out and "ValidationFailed" in out
+    assert "4 dead letter(s)" in out
+    code, out, _ = await asyncio.to_thread(racelab, settings, "dlq", "replay", "--stage", "validate", "--dry-run")
+    assert code == 0 and f"would replay 3 to {topics.raw('odds')}" in out
+
+    worker = await start_worker(worker_env(settings))
+    try:
+        code, out, err = await asyncio.to_thread(
+            racelab,
+            settings,
+            "dlq",
+            "replay",
+            "--stage",
+            "validate",
+            "--exception-class",
+            "ValidationFailed",
+            "--rate",
+            "50",
+        )
+        assert code == 0 and f"replayed 3 to {topics.raw('odds')}" in out, err
+        records = await collect(settings, [topics.normalized("odds")], lambda rs: len(rs) >= sum(expected.values()))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), 60)
+    assert Counter(("odds", r.value.decode()) for r in records) == expected
+    replayed = await collect(settings, [topics.raw("odds")], lambda rs: len(rs) >= 3)
+    assert all(dict(r.headers)["dlq.replayed_from"].startswith(topics.dlq("odds").encode()) for r in replayed)
+
+
+def test_cli_normalize_and_schema_export(tmp_path):
+    import subprocess
+
+    sample = "tests/samples/kra_api214_response.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "racelab.cli", "normalize", "results", sample],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 10 and {line["topic"] for line in lines} == {"racelab.results"}
+    assert lines[0]["record"]["race_id"] == "horse-busan-1-20250523"
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"<html>502</html>")
+    done = subprocess.run(
+        [sys.executable, "-m", "racelab.cli", "normalize", "results", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "error:" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "racelab.cli", "schemas", "export", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    odds_schema = orjson.loads((tmp_path / "s" / "racelab.odds.schema.json").read_bytes())
+    assert set(odds_schema["properties"]) >= {"schema_version", "race_id", "time", "pool", "selection", "odds"}
+    assert odds_schema["properties"]["pool"]["enum"] == ["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
