@@ -12,6 +12,7 @@ Guarding against the Faust pitfalls (see the streaming notes):
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -76,12 +77,19 @@ class ProcessorApp:
             stream_wait_empty=True,
             stream_buffer_maxsize=max(4 * s.processors.batch_size, 4096),
         )
+        app.on_before_shutdown.connect(self._close_output)
         for kind in KINDS:
             topic = app.topic(
                 self.topics.raw(kind), value_serializer="raw", key_serializer="raw", partitions=s.topics.partitions
             )
             app.agent(topic, name=f"normalize-{kind}", concurrency=1)(self._agent(kind))
         return app
+
+    async def _close_output(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        """After the consumers stopped (agents done with their batches): close the output producer."""
+        if self._started:
+            await self.output.stop()
+            self._started = False
 
     async def _ensure_output(self) -> None:
         if not self._started:
@@ -148,6 +156,8 @@ def run_worker(settings: Settings) -> None:
         )
     )
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; Faust runs on this one
+    # Batches create many short-lived objects; collecting the young generation less often is measurably faster.
+    gc.set_threshold(50_000, 20, 20)
     processor = ProcessorApp(settings)
     worker = faust.Worker(
         processor.app,

@@ -6,10 +6,10 @@ Every message on ``racelab.races|entries|odds|results`` is the JSON of one of th
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Literal[1] = 1
 RaceType = Literal["horse", "cycle", "boat"]
@@ -24,13 +24,6 @@ class _Record(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     race_id: str = Field(pattern=RACE_ID_PATTERN)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _aware(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValueError("datetimes must carry a UTC offset")
-        return value
-
 
 class RaceRecord(_Record):
     """A race of the schedule (table ``races``)."""
@@ -39,15 +32,15 @@ class RaceRecord(_Record):
     track_code: str
     race_date: date
     race_no: int = Field(gt=0, lt=100)
-    post_time: datetime | None = None
-    started_at: datetime | None = None
+    post_time: AwareDatetime | None = None
+    started_at: AwareDatetime | None = None
     distance_m: int | None = Field(default=None, gt=0)
     grade: str | None = None
     race_name: str | None = None
     field_size: int | None = Field(default=None, ge=0)
     status: Literal["unknown", "scheduled", "finished", "official", "cancelled"] = "scheduled"
     source: Source
-    source_fetched_at: datetime
+    source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -73,14 +66,14 @@ class EntryRecord(_Record):
     status: Literal["declared", "scratched"] = "declared"
     scratch_reason: str | None = None
     source: Source
-    source_fetched_at: datetime
+    source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class OddsRecord(_Record):
     """One price of one selection in one pool at one time (table ``odds_snapshots``)."""
 
-    time: datetime
+    time: AwareDatetime
     pool: Pool
     selection: str = Field(pattern=r"^[0-9]{1,2}(-[0-9]{1,2}){0,2}$")
     odds: float = Field(ge=0)
@@ -107,7 +100,7 @@ class ResultRecord(_Record):
     place_odds: float | None = None
     is_final: bool
     source: Source
-    source_fetched_at: datetime
+    source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
 
 

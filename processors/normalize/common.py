@@ -152,6 +152,8 @@ def text(value: Any) -> str | None:
 
 def integer(value: Any, zero_is_null: bool = False) -> int | None:
     """An int from an int, float or numeric string ("0051228" -> 51228); None for sentinels."""
+    if type(value) is int:  # the common case, first
+        return None if zero_is_null and value == 0 else value
     if isinstance(value, bool):
         raise NormalizeError(f"expected a number, got {value!r}")
     if isinstance(value, int):
@@ -171,6 +173,8 @@ def integer(value: Any, zero_is_null: bool = False) -> int | None:
 
 def number(value: Any, zero_is_null: bool = False) -> float | None:
     """A float from a number or numeric string; None for sentinels."""
+    if type(value) is float:
+        return None if zero_is_null and value == 0 else value
     if isinstance(value, bool):
         raise NormalizeError(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
@@ -289,11 +293,17 @@ def result_status(position: int | None) -> tuple[int | None, str, int | None]:
 
 
 def selection(pool: str, numbers: list[int]) -> str:
-    """'3', '3-7', '3-7-5'; unordered pools sorted."""
-    chosen = [n for n in numbers if n]
+    """'3', '3-7', '3-7-5'; unordered pools sorted (zeros are unused positions)."""
+    a, b, c = numbers
+    if not b:
+        return str(a)
+    if not c:
+        if pool in UNORDERED_POOLS and b < a:
+            a, b = b, a
+        return f"{a}-{b}"
     if pool in UNORDERED_POOLS:
-        chosen.sort()
-    return "-".join(str(n) for n in chosen)
+        a, b, c = sorted((a, b, c))
+    return f"{a}-{b}-{c}"
 
 
 def race_id(race_type: str, track: str, race_no: int, day: date) -> str:

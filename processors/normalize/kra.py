@@ -196,33 +196,49 @@ def closing_time(day: date) -> datetime:
 
 
 def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
-    """API160_1 integratedInfo_1 (final dividends) and the live-odds feed (same item shape)."""
+    """API160_1 integratedInfo_1 (final dividends) and the live-odds feed (same item shape).
+
+    Hot path (up to ~4,400 rows per race): race-level values are worked out once per race, not per row.
+    """
     out = []
+    races: dict[tuple[Any, Any, Any], tuple[str, datetime, str]] = {}
     for row in rows:
-        pool_name = text(row.get("pool"))
-        if pool_name in NOT_OUR_POOLS:
-            continue
-        pool = POOL_CODES.get(pool_name or "")
+        pool_name = row.get("pool")
+        pool = POOL_CODES.get(pool_name) if isinstance(pool_name, str) else None
         if pool is None:
-            raise NormalizeError(f"unknown pool {pool_name!r}")
-        track = track_code(row.get("meet"))
-        race_type = RACE_TYPE_OF_TRACK[track]
-        day = ymd(row.get("rcDate"))
-        race_no = integer(row.get("rcNo"))
-        if race_no is None:
-            raise NormalizeError("missing rcNo")
-        numbers = [integer(row.get(k)) or 0 for k in ("chulNo", "chulNo2", "chulNo3")]
+            name = text(pool_name)
+            if name in NOT_OUR_POOLS:
+                continue
+            pool = POOL_CODES.get(name or "")
+            if pool is None:
+                raise NormalizeError(f"unknown pool {name!r}")
+        race_key = (row.get("meet"), row.get("rcDate"), row.get("rcNo"))
+        race = races.get(race_key)
+        if race is None:
+            track = track_code(race_key[0])
+            race_type = RACE_TYPE_OF_TRACK[track]
+            day = ymd(race_key[1])
+            race_no = integer(race_key[2])
+            if race_no is None:
+                raise NormalizeError("missing rcNo")
+            race = (
+                race_id(race_type, track, race_no, day),
+                closing_time(day) if is_final else ctx.fetched_at,
+                "kra" if race_type == "horse" else "kspo",
+            )
+            races[race_key] = race
+        numbers = [integer(row.get("chulNo")) or 0, integer(row.get("chulNo2")) or 0, integer(row.get("chulNo3")) or 0]
         out.append(
             {
-                "race_id": race_id(race_type, track, race_no, day),
-                "time": closing_time(day) if is_final else ctx.fetched_at,
+                "race_id": race[0],
+                "time": race[1],
                 "pool": pool,
                 "selection": selection(pool, numbers),
                 "odds": number(row.get("odds")),
                 "is_final": is_final,
                 "pool_total": integer(row.get("poolTotal")),
                 "popularity_rank": integer(row.get("rank")) if "rank" in row else None,
-                "source": "kra" if race_type == "horse" else "kspo",
+                "source": race[2],
             }
         )
     return {"odds": out}

@@ -196,7 +196,7 @@ def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[s
                     "race_id": rid,
                     "time": closing_time(day),
                     "pool": pool,
-                    "selection": selection(pool, numbers),
+                    "selection": selection(pool, [*numbers, 0, 0][:3]),
                     "odds": value,
                     "is_final": True,
                     "source": "kspo",
