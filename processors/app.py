@@ -85,7 +85,7 @@ class ProcessorApp:
             app.agent(topic, name=f"normalize-{kind}", concurrency=1)(self._agent(kind))
         return app
 
-    async def _close_output(self, app: Any, *args: Any, **kwargs: Any) -> None:
+    async def _close_output(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """After the consumers stopped (agents done with their batches): close the output producer."""
         if self._started:
             await self.output.stop()
