@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client
+	simulator bench-client bench-processors
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ simulator: install  ## run the KRA/KSPO simulator on 127.0.0.1:8089
 
 bench-client: install  ## requests/s of one API client against the simulator (limiter off)
 	$(BIN)/python -m benchmarks.client_requests
+
+bench-processors: stack-up  ## normalized odds rows/s through one processor worker
+	$(BIN)/python -m benchmarks.processor_throughput
