@@ -24,10 +24,7 @@ from typing import ClassVar, Self
 import httpx
 
 from producers.calls import Call
-from producers.envelope import EnvelopeError, PageInfo, inspect_page
 from producers.errors import (
-    NO_DATA_CODES,
-    SUCCESS_CODES,
     MalformedResponse,
     QuotaExceeded,
     RateLimited,
@@ -39,6 +36,7 @@ from producers.errors import (
 )
 from producers.ratelimit import RateLimiter
 from racelab.settings import SourceSettings
+from schemas.envelope import EnvelopeError, PageInfo, inspect_page
 
 log = logging.getLogger(__name__)
 KST = timezone(timedelta(hours=9))
@@ -169,7 +167,7 @@ class DataGoKrClient:
             info = inspect_page(response.content)
         except EnvelopeError as exc:
             raise MalformedResponse(str(exc), source=self.source, endpoint=endpoint, http_status=200) from None
-        if info.code not in SUCCESS_CODES and info.code not in NO_DATA_CODES:
+        if not info.ok:
             cls = class_for_code(info.code)
             raise cls("API error result", source=self.source, endpoint=endpoint, code=info.code, http_status=200)
         return response, info

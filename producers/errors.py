@@ -93,7 +93,7 @@ class InvalidRequest(UpstreamError):
     alert = True
 
 
-# data.go.kr resultCode / returnReasonCode -> class. "00", "0" and "INFO-0…" mean success; "03" means no data.
+# data.go.kr resultCode / returnReasonCode -> class (success and "no data": schemas.envelope).
 CODE_CLASSES: dict[str, type[UpstreamError]] = {
     **dict.fromkeys(["01", "1", "02", "2", "04", "4", "05", "5", "99", "500"], UpstreamUnavailable),
     **dict.fromkeys(["10", "11", "12", "301", "334", "336", "340", "601"], InvalidRequest),
@@ -101,8 +101,6 @@ CODE_CLASSES: dict[str, type[UpstreamError]] = {
     "22": QuotaExceeded,
     "23": RateLimited,
 }
-SUCCESS_CODES = frozenset({"00", "0", "000", "INFO-0", "INFO-00", "INFO-000"})
-NO_DATA_CODES = frozenset({"03", "3", "INFO-200"})
 
 
 def class_for_code(code: str) -> type[UpstreamError]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-import orjson
-
 from processors.errors import DecodeError, NormalizeError
+from schemas.envelope import EnvelopeError, inspect_page
 
 KST = timezone(timedelta(hours=9))
 NULLS = frozenset({"", "-", "--", "null", "None"})
@@ -93,53 +91,15 @@ class Context:
 
 def items(body: bytes) -> list[Row]:
     """The item rows of a response body (JSON or XML), whatever shape ``items`` has."""
-    stripped = body.lstrip()
-    if not stripped:
-        raise DecodeError("empty body")
-    if stripped.startswith(b"<"):
-        return _xml_items(stripped)
     try:
-        doc = orjson.loads(stripped)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"body is not JSON ({exc.__class__.__name__} at {exc.pos})") from None
-    if not isinstance(doc, dict):
-        raise DecodeError("body is not a JSON object")
-    if "OpenAPI_ServiceResponse" in doc:
-        raise DecodeError("body is a gateway error response")
-    response = doc.get("response")
-    if not isinstance(response, dict) or not isinstance(response.get("header"), dict):
-        raise DecodeError("body has no response.header")
-    code = str(response["header"].get("resultCode", "")).strip()
-    if code not in ("00", "0", "000", "INFO-0", "INFO-00", "INFO-000", "03"):
-        raise DecodeError(f"body carries API error code {code!r}")
-    body_part = response.get("body") or {}
-    container = body_part.get("items") if isinstance(body_part, dict) else None
-    if container in (None, "", {}):
-        return []
-    if not isinstance(container, dict):
-        raise DecodeError("items is neither an object nor empty")
-    item = container.get("item")
-    if item in (None, ""):
-        return []
-    rows = item if isinstance(item, list) else [item]
-    if not all(isinstance(r, dict) for r in rows):
-        raise DecodeError("items.item holds something other than objects")
-    return rows
-
-
-def _xml_items(body: bytes) -> list[Row]:
-    try:
-        root = ET.fromstring(body)  # noqa: S314 - no entity expansion is used; bodies come from our producers
-    except ET.ParseError as exc:
-        raise DecodeError(f"XML does not parse ({exc})") from None
-    if root.tag == "OpenAPI_ServiceResponse":
-        raise DecodeError("body is a gateway error response")
-    if root.tag != "response":
-        raise DecodeError(f"XML root <{root.tag}> is not an API response")
-    code = (root.findtext("header/resultCode") or "").strip()
-    if code not in ("00", "0", "03"):
-        raise DecodeError(f"body carries API error code {code!r}")
-    return [{child.tag: (child.text or "") for child in item} for item in root.findall("body/items/item")]
+        page = inspect_page(body)
+    except EnvelopeError as exc:
+        raise DecodeError(str(exc)) from None
+    if page.gateway:
+        raise DecodeError(f"body is a gateway error response (code {page.code!r})")
+    if not page.ok:
+        raise DecodeError(f"body carries API error code {page.code!r}")
+    return page.rows
 
 
 def text(value: Any) -> str | None:

@@ -8,6 +8,8 @@ topics and produce no records.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -79,6 +81,13 @@ def _race_no(row: Row) -> int:
     return value
 
 
+def _with_field_sizes(races: dict[str, dict[str, Any]], entries: list[dict[str, Any]]) -> Out:
+    sizes = Counter(e["race_id"] for e in entries)
+    for race in races.values():
+        race["field_size"] = sizes[race["race_id"]]
+    return {"races": list(races.values()), "entries": entries}
+
+
 def cycle_entries(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_CRA_RACE_ORGAN: riders and the race list (``race_ymd`` "2026.01.02", ``dptre_tm`` 12"55)."""
     races: dict[str, dict[str, Any]] = {}
@@ -118,9 +127,7 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
                 "details": {k: text(row[k]) for k in ("gear_rate", "win_rate", "tot_tms_avg_scr") if text(row.get(k))},
             }
         )
-    for race in races.values():
-        race["field_size"] = sum(1 for e in entries if e["race_id"] == race["race_id"])
-    return {"races": list(races.values()), "entries": entries}
+    return _with_field_sizes(races, entries)
 
 
 def boat_entries(rows: list[Row], ctx: Context) -> Out:
@@ -164,9 +171,7 @@ def boat_entries(rows: list[Row], ctx: Context) -> Out:
                 },
             }
         )
-    for race in races.values():
-        race["field_size"] = sum(1 for e in entries if e["race_id"] == race["race_id"])
-    return {"races": list(races.values()), "entries": entries}
+    return _with_field_sizes(races, entries)
 
 
 def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[str, str]) -> Out:
@@ -205,22 +210,22 @@ def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[s
     return {"results": results, "odds": odds}
 
 
-def cycle_result(rows: list[Row], ctx: Context) -> Out:
-    """SRVC_TODZ_CRA_RACE_RESULT: top three ("②이길섭") and the winning dividends ("(2-7-5)3.4")."""
+def _official(
+    rows: list[Row], ctx: Context, race_type: str, pools: dict[str, str], locate: Callable[[Row], tuple[str, date]]
+) -> Out:
+    """Top three, winning dividends and the race marked official, for each result row."""
     out: Out = {"results": [], "odds": [], "races": []}
     for row in rows:
-        track = track_code(row.get("meet_nm"))
-        year = integer(row.get("stnd_yr")) or integer(ctx.params.get("stnd_yr"))
-        day = ymd(row.get("race_ymd"), year=year)
+        track, day = locate(row)
         no = _race_no(row)
-        rid = race_id("cycle", track, no, day)
-        part = _results_and_odds(rid, day, row, ctx, CYCLE_POOLS)
+        rid = race_id(race_type, track, no, day)
+        part = _results_and_odds(rid, day, row, ctx, pools)
         out["results"] += part["results"]
         out["odds"] += part["odds"]
         out["races"].append(
             {
                 "race_id": rid,
-                "race_type": "cycle",
+                "race_type": race_type,
                 "track_code": track,
                 "race_date": day,
                 "race_no": no,
@@ -233,30 +238,19 @@ def cycle_result(rows: list[Row], ctx: Context) -> Out:
     return out
 
 
+def cycle_result(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_TODZ_CRA_RACE_RESULT: top three ("②이길섭") and the winning dividends ("(2-7-5)3.4")."""
+
+    def locate(row: Row) -> tuple[str, date]:
+        year = integer(row.get("stnd_yr")) or integer(ctx.params.get("stnd_yr"))
+        return track_code(row.get("meet_nm")), ymd(row.get("race_ymd"), year=year)
+
+    return _official(rows, ctx, "cycle", CYCLE_POOLS, locate)
+
+
 def boat_result(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_MBR_RACE_RESULT: top three ("①류해광") and dividends ("①-②-⑥3.4"); no date field."""
-    out: Out = {"results": [], "odds": [], "races": []}
-    for row in rows:
-        day = _boat_day(row, ctx)
-        no = _race_no(row)
-        rid = race_id("boat", "misari", no, day)
-        part = _results_and_odds(rid, day, row, ctx, BOAT_POOLS)
-        out["results"] += part["results"]
-        out["odds"] += part["odds"]
-        out["races"].append(
-            {
-                "race_id": rid,
-                "race_type": "boat",
-                "track_code": "misari",
-                "race_date": day,
-                "race_no": no,
-                "status": "official",
-                "source": "kspo",
-                "source_fetched_at": ctx.fetched_at,
-                "details": _round(row),
-            }
-        )
-    return out
+    return _official(rows, ctx, "boat", BOAT_POOLS, lambda row: ("misari", _boat_day(row, ctx)))
 
 
 def no_records(rows: list[Row], ctx: Context) -> Out:

@@ -13,7 +13,6 @@ import pytest
 from producers import calls
 from producers import endpoints as ep
 from producers.client import RawResponse
-from producers.envelope import inspect_page
 from producers.errors import (
     AccessDenied,
     InvalidRequest,
@@ -30,6 +29,7 @@ from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, serve
 from producers.simulator.world import World
 from racelab.settings import KraSettings, KspoSettings, OddsFeedSettings
+from schemas.envelope import inspect_page
 
 SATURDAY = date(2024, 12, 14)  # seoul horse + all cycle tracks
 THURSDAY = date(2024, 12, 12)  # misari boat

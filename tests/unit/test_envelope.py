@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.envelope import EnvelopeError, inspect_page
+from schemas.envelope import EnvelopeError, inspect_page
 
 LOCAL_SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -1,9 +1,9 @@
-"""Just enough of the data.go.kr envelope for a client: result code, paging counters, number of items.
+"""The data.go.kr response envelope, read once for everyone: result code, paging counters and the item rows.
 
 Handles the shapes in the API notes: JSON ``response.header/body``; the gateway error
 ``OpenAPI_ServiceResponse/cmmMsgHeader`` as XML (sent with HTTP 200 even when JSON was asked) or as JSON; the
 normal XML envelope; ``items: ""``, a missing ``items``, and ``item`` as one object instead of a list; numbers as
-strings. Records themselves are not parsed here: that is the processors' job.
+strings. The producers use the code and the counters (paging, errors); the processors use the rows.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ class EnvelopeError(ValueError):
     """The body is not a recognizable API envelope."""
 
 
+SUCCESS_CODES = frozenset({"00", "0", "000", "INFO-0", "INFO-00", "INFO-000"})
+NO_DATA_CODES = frozenset({"03", "3", "INFO-200"})
+Row = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class PageInfo:
     """What the envelope of one page says."""
@@ -28,8 +33,18 @@ class PageInfo:
     total_count: int | None
     page_no: int | None
     num_rows: int | None
-    item_count: int
+    rows: list[Row]
     is_xml: bool
+    gateway: bool = False
+
+    @property
+    def item_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def ok(self) -> bool:
+        """A normal answer (data, or no data)."""
+        return not self.gateway and (self.code in SUCCESS_CODES or self.code in NO_DATA_CODES)
 
 
 def _int(value: object) -> int | None:
@@ -41,19 +56,18 @@ def _int(value: object) -> int | None:
         raise EnvelopeError(f"paging field is not a number: {str(value)[:20]!r}") from exc
 
 
-def _count_items(items: object) -> int:
+def _rows(items: object) -> list[Row]:
     if items in (None, "", {}):
-        return 0
+        return []
     if not isinstance(items, dict):
         raise EnvelopeError("items is neither an object nor empty")
     item = items.get("item")
     if item is None or item == "":
-        return 0
-    if isinstance(item, list):
-        return len(item)
-    if isinstance(item, dict):
-        return 1
-    raise EnvelopeError("items.item is neither a list nor an object")
+        return []
+    rows = item if isinstance(item, list) else [item]
+    if not all(isinstance(r, dict) for r in rows):
+        raise EnvelopeError("items.item holds something other than objects")
+    return rows
 
 
 def _from_json(doc: Any) -> PageInfo:
@@ -68,8 +82,9 @@ def _from_json(doc: Any) -> PageInfo:
             None,
             None,
             None,
-            0,
+            [],
             False,
+            gateway=True,
         )
     response = doc.get("response")
     if not isinstance(response, dict) or not isinstance(response.get("header"), dict):
@@ -84,7 +99,7 @@ def _from_json(doc: Any) -> PageInfo:
         total_count=_int(body.get("totalCount")),
         page_no=_int(body.get("pageNo")),
         num_rows=_int(body.get("numOfRows")),
-        item_count=_count_items(body.get("items")),
+        rows=_rows(body.get("items")),
         is_xml=False,
     )
 
@@ -101,8 +116,9 @@ def _from_xml(text: bytes) -> PageInfo:
             None,
             None,
             None,
-            0,
+            [],
             True,
+            gateway=True,
         )
     if root.tag != "response" or root.find("header") is None:
         raise EnvelopeError(f"XML root <{root.tag}> is not an API envelope")
@@ -112,7 +128,7 @@ def _from_xml(text: bytes) -> PageInfo:
         total_count=_int(root.findtext("body/totalCount")),
         page_no=_int(root.findtext("body/pageNo")),
         num_rows=_int(root.findtext("body/numOfRows")),
-        item_count=len(root.findall("body/items/item")),
+        rows=[{child.tag: (child.text or "") for child in item} for item in root.findall("body/items/item")],
         is_xml=True,
     )
 
