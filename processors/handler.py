@@ -21,6 +21,7 @@ from processors.dlq import DlqLimit, dlq_headers
 from processors.errors import DecodeError, ProcessingError
 from processors.normalize import normalize
 from processors.normalize.common import Context
+from racelab.kafka import durable_producer
 from racelab.settings import BrokerSettings
 from schemas.raw import RawHeaders
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
@@ -67,17 +68,7 @@ class OutputProducer:
         """Connect (inside the running loop, as aiokafka requires)."""
         if self._producer is not None:
             return
-        b = self.broker
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=b.bootstrap_servers,
-            client_id=f"{b.client_id}-processors",
-            acks="all",
-            enable_idempotence=b.idempotence,
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-            max_request_size=8 * 1024 * 1024,
-            request_timeout_ms=b.request_timeout_ms,
-        )
+        self._producer = durable_producer(self.broker, "processors", max_batch_size=256 * 1024)
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from racelab.kafka import list_topics
+from racelab.kafka import durable_producer, list_topics
 from racelab.settings import BrokerSettings
 from schemas.topics import KINDS, TopicCatalogue
 
@@ -155,16 +155,7 @@ async def replay(
     letters = await read_dead_letters(broker, topics, filters)
     result = ReplayResult(selected=len(letters))
     replay_id = uuid.uuid4().hex[:12]
-    producer = (
-        None
-        if dry_run
-        else AIOKafkaProducer(
-            bootstrap_servers=broker.bootstrap_servers,
-            acks="all",
-            enable_idempotence=broker.idempotence,
-            max_request_size=16 * 1024 * 1024,
-        )
-    )
+    producer = None if dry_run else durable_producer(broker, "replay", max_request_size=16 * 1024 * 1024)
     if producer is not None:
         await producer.start()
     try:

@@ -13,17 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from producers.client import RawResponse
+from racelab.kafka import durable_producer
 from racelab.settings import BrokerSettings
 from schemas.errors import BrokerError
 from schemas.raw import RawHeaders
 from schemas.topics import Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,7 @@ class RawPublisher:
     def __init__(self, broker: BrokerSettings, topics: TopicCatalogue) -> None:
         self.broker = broker
         self.topics = topics
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=broker.bootstrap_servers,
-            client_id=f"{broker.client_id}-producers",
-            acks="all",
-            enable_idempotence=broker.idempotence,
-            linger_ms=5,
-            max_request_size=MAX_MESSAGE_BYTES,
-            request_timeout_ms=broker.request_timeout_ms,
-        )
+        self._producer = durable_producer(broker, "producers")
         self._started = False
 
     async def start(self) -> None:

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from racelab.settings import BrokerSettings
 from schemas.errors import BrokerError
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def durable_producer(settings: BrokerSettings, role: str, **overrides: Any) -> AIOKafkaProducer:
+    """The producer every part of the pipeline uses: acks=all, idempotent where the broker allows it.
+
+    Create it inside the running event loop (aiokafka requires one).
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": f"{settings.client_id}-{role}",
+        "acks": "all",
+        "enable_idempotence": settings.idempotence,
+        "linger_ms": 5,
+        "max_request_size": MAX_MESSAGE_BYTES,
+        "request_timeout_ms": settings.request_timeout_ms,
+    }
+    return AIOKafkaProducer(**(options | overrides))
 
 
 def _admin(settings: BrokerSettings) -> AIOKafkaAdminClient:
