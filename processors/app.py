@@ -24,6 +24,7 @@ from processors.dlq import DlqLimit
 from processors.errors import DlqLimitExceeded
 from processors.handler import BatchHandler, OutputProducer, RawMessage
 from racelab.settings import Settings
+from racelab.streams import faust_app
 from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -56,26 +57,13 @@ class ProcessorApp:
         self.app = self._build()
 
     def _build(self) -> faust.App:
-        s, broker = self.settings, self.settings.broker
-        app = faust.App(
-            f"{s.topics.prefix}-processors",
-            broker=f"kafka://{broker.bootstrap_servers}",
-            store="memory://",
-            autodiscover=False,
+        s = self.settings
+        app = faust_app(
+            s,
+            "processors",
             web_enabled=s.processors.web_enabled,
             web_port=s.processors.web_port,
-            web_host="127.0.0.1",
-            topic_partitions=s.topics.partitions,
-            topic_replication_factor=s.topics.replication_factor,
-            broker_session_timeout=broker.session_timeout_ms / 1000,
-            broker_rebalance_timeout=broker.rebalance_timeout_ms / 1000,
-            broker_heartbeat_interval=max(0.5, broker.session_timeout_ms / 3000),
-            broker_commit_interval=1.0,
-            broker_max_poll_records=500,
-            consumer_auto_offset_reset="earliest",
-            producer_acks=-1,
-            stream_wait_empty=True,
-            stream_buffer_maxsize=max(4 * s.processors.batch_size, 4096),
+            buffer=4 * s.processors.batch_size,
         )
         app.on_before_shutdown.connect(self._close_output)
         for kind in KINDS:

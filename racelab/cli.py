@@ -104,6 +104,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from processors.app import run_worker
 
         run_worker(settings)  # exits the process when the worker stops
+    if args.component == "sink":
+        from sinks.agent import run_sink
+
+        run_sink(settings)  # exits the process when the worker stops
     from producers.service import run_producers
 
     asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
@@ -285,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument(
         "component",
-        choices=["producers", "processors"],
-        help="producers: every poller and the recovery job; processors: one Faust worker",
+        choices=["producers", "processors", "sink"],
+        help="producers: every poller and the recovery job; processors: one normalizing worker; "
+        "sink: one TimescaleDB writer",
     )
     run.set_defaults(handler=_run)
     return parser

@@ -149,6 +149,21 @@ class ProcessorSettings(_Group):
     web_enabled: bool = False
 
 
+class SinkSettings(_Group):
+    """The TimescaleDB sink worker (``racelab run sink``)."""
+
+    batch_size: int = Field(default=5000, ge=1, description="records per batch (size trigger)")
+    batch_within_s: float = Field(default=0.25, gt=0, description="time trigger of a batch")
+    retry_max_delay_s: float = Field(default=10.0, gt=0, description="longest wait between retries in an outage")
+    consumer_group: str = Field(
+        default="sink",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="group suffix; a new one re-reads the topics from the beginning",
+    )
+    web_port: int = Field(default=6067, ge=0, le=65535)
+    web_enabled: bool = False
+
+
 class SimulatorSettings(_Group):
     """``racelab simulator``: where it listens and how its world and clock behave."""
 
@@ -192,6 +207,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     producers: ProducerSettings = ProducerSettings()
     processors: ProcessorSettings = ProcessorSettings()
+    sink: SinkSettings = SinkSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -39,11 +40,15 @@ async def connect(settings: DatabaseSettings) -> asyncpg.Connection:
         )
 
 
-async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
-    """A connection pool with the same session settings as :func:`connect`."""
+async def create_pool(
+    settings: DatabaseSettings,
+    init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
+) -> asyncpg.Pool:
+    """A connection pool with the same session settings as :func:`connect` (``init`` runs on each new connection)."""
     async with translate_errors(settings):
         pool = await asyncpg.create_pool(
             settings.url.get_secret_value(),
+            init=init,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.connect_timeout_s,

@@ -1,0 +1,134 @@
+"""The sink worker: one Faust agent over the normalized topics, writing batches to TimescaleDB.
+
+Offsets move only after the batch committed in the database: ``take_events`` acks the batch when the loop body
+returns, and the body returns only after :meth:`TimescaleWriter.write_until_done` (which waits out database outages
+without dropping anything) and after the rejected rows reached the DLQ. Nothing escapes the body: an unexpected
+error ends the process before the batch is acked (faust#606 and the take()-acks-on-exception pitfall).
+``concurrency=1``. Records that are not valid JSON or do not fit their table go to ``racelab.raw.<kind>.dlq`` with
+``dlq.stage=sink``, keeping their bytes and headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn, cast
+
+import faust
+import orjson
+
+from processors.dlq import dlq_headers
+from processors.handler import Outgoing, OutputProducer
+from racelab.kafka import ensure_topics
+from racelab.settings import Settings
+from racelab.streams import faust_app
+from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
+from sinks.writer import Row, TimescaleWriter, to_row
+
+log = logging.getLogger(__name__)
+EXIT_BUG = 70
+KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
+
+
+def _stop_now(code: int) -> NoReturn:
+    logging.shutdown()
+    os._exit(code)
+
+
+def _headers(headers: object) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(cast(Any, headers))
+
+
+class SinkApp:
+    """Builds the sink's Faust app; owns the writer and the DLQ producer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = TopicCatalogue(settings.topics.prefix)
+        self.writer = TimescaleWriter(settings.database)
+        self.output = OutputProducer(settings.broker)
+        self._started = False
+        s = settings.sink
+        self.app = faust_app(
+            settings, s.consumer_group, web_enabled=s.web_enabled, web_port=s.web_port, buffer=2 * s.batch_size
+        )
+        self.app.on_before_shutdown.connect(self._close)
+        names = [self.topics.normalized(k) for k in KINDS]
+        topic = self.app.topic(
+            *names, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions
+        )
+        self.app.agent(topic, name="timescale-sink", concurrency=1)(self._agent)
+
+    async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        if self._started:
+            await self.writer.stop()
+            await self.output.stop()
+            self._started = False
+
+    def _dead_letter(self, event: Any, error: Exception) -> Outgoing:
+        message = event.message
+        kind = KIND_OF_NORMALIZED[message.topic.rsplit(".", 1)[1]]
+        headers = dlq_headers(
+            _headers(message.headers),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            error=error,
+            stage="sink",
+        )
+        return self.topics.dlq(kind), message.key, message.value or b"", headers
+
+    def rows_of(self, chunk: list[Any]) -> tuple[list[Row], list[Outgoing]]:
+        """Table rows of a batch, and the dead letters of records that are not even readable."""
+        rows, dead = [], []
+        for event in chunk:
+            message = event.message
+            try:
+                rows.append(to_row(message.topic.rsplit(".", 1)[1], orjson.loads(message.value or b""), event))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                dead.append(self._dead_letter(event, exc))
+        return rows, dead
+
+    async def _agent(self, stream: faust.StreamT[bytes]) -> None:
+        if not self._started:
+            await self.writer.start()
+            await self.output.start()
+            self._started = True
+        s = self.settings.sink
+        events: AsyncIterator[list[Any]] = cast(Any, stream).take_events(s.batch_size, within=s.batch_within_s)
+        async for chunk in events:
+            try:
+                rows, dead = self.rows_of(chunk)
+                result = await self.writer.write_until_done(rows, s.retry_max_delay_s)
+                dead += [self._dead_letter(row.source, exc) for row, exc in result.rejected]
+                if dead:
+                    await self.output.deliver(dead)
+                    log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
+            except BaseException:
+                log.critical("sink: unexpected error; stopping without acknowledging the batch", exc_info=True)
+                _stop_now(EXIT_BUG)
+
+
+def run_sink(settings: Settings) -> None:
+    """Run one sink worker until SIGINT/SIGTERM (exits the process)."""
+    import asyncio
+    import gc
+
+    catalogue = TopicCatalogue(settings.topics.prefix)
+    asyncio.run(
+        ensure_topics(
+            settings.broker, catalogue.all_names(), settings.topics.partitions, settings.topics.replication_factor
+        )
+    )
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    gc.set_threshold(50_000, 20, 20)
+    sink = SinkApp(settings)
+    worker = faust.Worker(
+        sink.app, loglevel=settings.log_level.lower().replace("warning", "warn"), quiet=True, redirect_stdouts=False
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,121 @@
+"""The batch writer against the real TimescaleDB: upsert rules, placeholders, idempotency, bad rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+import pytest
+
+from processors.normalize import normalize
+from processors.normalize.common import Context
+from producers import endpoints as ep
+from producers.simulator import envelope, render_kra
+from producers.simulator.world import World
+from racelab.settings import Settings
+from sinks.db import connect
+from sinks.writer import TimescaleWriter, to_row
+
+pytestmark = pytest.mark.integration
+WORLD = World(seed=41)
+DAY = date(2024, 12, 14)
+T0 = datetime(2024, 12, 14, 1, 0, tzinfo=UTC)
+
+
+def rows_of(endpoint: str, body_rows: list[dict], fetched: datetime, key: str = "k") -> list:
+    out = normalize(envelope.json_body(body_rows, 1, 5000, len(body_rows)), Context("kra", endpoint, {}, fetched, key))
+    return [to_row(topic, orjson.loads(r.model_dump_json()), r) for topic, recs in out.by_topic().items() for r in recs]
+
+
+@pytest.fixture
+async def writer(settings: Settings, db_schema: str):
+    w = TimescaleWriter(settings.database)
+    await w.start()
+    yield w
+    await w.stop()
+
+
+async def fetch(settings: Settings, sql: str, *args):
+    conn = await connect(settings.database)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_odds_are_idempotent_and_races_appear_as_placeholders(settings: Settings, writer: TimescaleWriter):
+    race = WORLD.races("seoul", DAY)[0]
+    rows = rows_of(ep.KRA_FINAL_DIVIDENDS.path, render_kra.final_dividend_rows(race), T0)
+    first = await writer.write(rows)
+    assert first.rows["odds_snapshots"] == len(race.final_odds()) and not first.rejected
+    again = await writer.write(rows)  # a replay
+    assert again.rows["odds_snapshots"] == 0
+    (count,) = await fetch(settings, "SELECT count(*) FROM odds_snapshots")
+    assert count[0] == len(race.final_odds())
+    (placeholder,) = await fetch(settings, "SELECT race_type, track_code, race_date, race_no, status FROM races")
+    assert tuple(placeholder) == ("horse", "seoul", DAY, race.race_no, "unknown")
+
+
+async def test_newer_versions_win_older_ones_only_fill_gaps(settings: Settings, writer: TimescaleWriter):
+    races = WORLD.races("seoul", DAY)
+    sheet = render_kra.entry_sheet_rows(races[:1])
+    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0))
+    # a newer entry sheet changes a jockey; a scratch arrives; an old copy of the sheet is replayed last
+    changed = [dict(sheet[0], jkName="새기수", jkNo="080999"), *sheet[1:]]
+    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, changed, T0 + timedelta(minutes=30)))
+    scratch = [
+        {
+            "meet": "서울",
+            "rcDate": 20241214,
+            "rcNo": races[0].race_no,
+            "chulNo": sheet[1]["chulNo"],
+            "hrName": sheet[1]["hrName"],
+            "hrNo": sheet[1]["hrNo"],
+            "cancelReason": "마체이상",
+        }
+    ]
+    await writer.write(rows_of(ep.KRA_SCRATCHES.path, scratch, T0 + timedelta(minutes=40)))
+    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0 - timedelta(hours=1)))
+    entries = {
+        r["entry_no"]: r for r in await fetch(settings, "SELECT * FROM entries WHERE race_id = $1", races[0].race_id)
+    }
+    first, second = entries[sheet[0]["chulNo"]], entries[sheet[1]["chulNo"]]
+    assert (first["jockey_name"], first["jockey_id"]) == ("새기수", "080999")  # the older copy did not undo it
+    assert (second["status"], second["scratch_reason"]) == ("scratched", "마체이상")
+    assert second["participant_name"] == sheet[1]["hrName"] and second["jockey_name"]  # scratch kept the rest
+    (race,) = await fetch(
+        settings, "SELECT status, post_time, field_size FROM races WHERE race_id = $1", races[0].race_id
+    )
+    assert race["status"] == "scheduled" and race["post_time"] == races[0].post_time
+
+
+async def test_results_become_final_and_races_official(settings: Settings, writer: TimescaleWriter):
+    races = list(WORLD.races("seoul", DAY))
+    after = datetime(2024, 12, 15, tzinfo=UTC)
+    await writer.write(rows_of(ep.KRA_RACE_RESULT_TOTAL.path, render_kra.race_result_total_rows(races, after), after))
+    await writer.write(rows_of(ep.KRA_RACE_RESULT.path, render_kra.race_result_rows(races), after + timedelta(1)))
+    await writer.write(rows_of(ep.KRA_RACE_PLAN.path, render_kra.race_plan_rows(tuple(races)), after + timedelta(2)))
+    statuses = {r["status"] for r in await fetch(settings, "SELECT status FROM races")}
+    assert statuses <= {"official", "cancelled"}  # a later schedule poll does not move status back
+    (not_final,) = await fetch(settings, "SELECT count(*) FROM results WHERE NOT is_final")
+    assert not_final[0] == 0  # API214_1 (no finality flag) came later and did not undo is_final
+    winners = await fetch(settings, "SELECT race_id, entry_no FROM results WHERE finish_position = 1")
+    assert {(w["race_id"], w["entry_no"]) for w in winners} == {
+        (r.race_id, r.finish_order[0]) for r in races if not r.cancelled
+    }
+
+
+async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writer: TimescaleWriter):
+    race = WORLD.races("seoul", DAY)[1]
+    rows = rows_of(ep.KRA_FINAL_DIVIDENDS.path, render_kra.final_dividend_rows(race)[:200], T0)
+    bad_values = list(rows[77].values)
+    bad_values[3] = "1,2"  # selection breaks the table's CHECK constraint
+    unknown_track = list(rows[150].values)
+    unknown_track[1] = "horse-nowhere-1-20241214"  # the placeholder race hits the tracks foreign key
+    rows[77] = type(rows[77])(rows[77].table, tuple(bad_values), "bad-77")
+    rows[150] = type(rows[150])(rows[150].table, tuple(unknown_track), "bad-150")
+    result = await writer.write(rows)
+    assert [r.source for r, _ in result.rejected] == ["bad-77", "bad-150"]
+    assert result.rows["odds_snapshots"] == 198
+    (count,) = await fetch(settings, "SELECT count(*) FROM odds_snapshots")
+    assert count[0] == 198
