@@ -24,6 +24,7 @@ from racelab.kafka import ensure_topics
 from racelab.settings import Settings
 from racelab.streams import faust_app
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
+from sinks.metrics import SinkMetrics
 from sinks.writer import Row, TimescaleWriter, to_row
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class SinkApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = TopicCatalogue(settings.topics.prefix)
-        self.writer = TimescaleWriter(settings.database)
+        self.writer = TimescaleWriter(settings.database, SinkMetrics())
         self.output = OutputProducer(settings.broker)
         self._started = False
         s = settings.sink

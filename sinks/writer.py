@@ -32,6 +32,7 @@ import orjson
 from racelab.settings import DatabaseSettings
 from sinks.db import create_pool
 from sinks.errors import DatabaseError, DatabaseUnavailable
+from sinks.metrics import SinkMetrics
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class TimescaleWriter:
     """Writes batches of rows; owns an asyncpg pool whose connections carry the staging tables."""
 
-    def __init__(self, settings: DatabaseSettings) -> None:
+    def __init__(self, settings: DatabaseSettings, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._pool: asyncpg.Pool | None = None
         self._merge = {t: _merge_sql(t) for t in ORDER}
 
@@ -252,6 +254,17 @@ class TimescaleWriter:
                 await asyncio.wait_for(pool.close(), 10)
             except (TimeoutError, *TRANSIENT):
                 pool.terminate()
+
+    def _observe(self, rows: Sequence[Row], result: WriteResult, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.batch_size.observe(len(rows))
+        self.metrics.batch_seconds.observe(seconds)
+        for table, n in result.rows.items():
+            self.metrics.rows_written.labels(table).inc(n)
+        for row, _ in result.rejected:
+            self.metrics.rows_rejected.labels(row.table).inc()
+        self.metrics.last_commit.set_to_current_time()
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         if self._pool is None:
@@ -304,6 +317,8 @@ class TimescaleWriter:
             for table, n in (await self._transaction(rows)).items():
                 result.rows[table] = result.rows.get(table, 0) + n
         except BAD_DATA as exc:
+            if self.metrics:
+                self.metrics.db_errors.labels("bad_data").inc()
             if len(rows) == 1:
                 result.rejected.append((rows[0], exc))
                 return
@@ -311,6 +326,8 @@ class TimescaleWriter:
             await self._write(rows[:middle], result)
             await self._write(rows[middle:], result)
         except TRANSIENT as exc:
+            if self.metrics:
+                self.metrics.db_errors.labels("unavailable").inc()
             raise DatabaseUnavailable(f"database unavailable during a write ({exc.__class__.__name__})") from exc
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"write failed: {exc.__class__.__name__}: {exc}") from exc
@@ -323,6 +340,8 @@ class TimescaleWriter:
                 result = await self.write(rows)
             except DatabaseUnavailable as exc:
                 retries += 1
+                if self.metrics:
+                    self.metrics.retries.inc()
                 log.warning(
                     "%s; batch of %d rows kept, retry %d in %.1fs (waiting %.0fs so far)",
                     exc,
@@ -335,6 +354,7 @@ class TimescaleWriter:
                 delay = min(max_delay_s, delay * 2)
                 continue
             result.retries = retries
+            self._observe(rows, result, time.monotonic() - started)
             if retries:
                 log.info("database back after %.1fs; batch of %d rows written", time.monotonic() - started, len(rows))
             return result

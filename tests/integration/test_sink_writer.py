@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from processors.normalize import normalize
 from processors.normalize.common import Context
@@ -14,6 +15,7 @@ from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
 from racelab.settings import Settings
 from sinks.db import connect
+from sinks.metrics import SinkMetrics
 from sinks.writer import TimescaleWriter, to_row
 
 pytestmark = pytest.mark.integration
@@ -28,8 +30,13 @@ def rows_of(endpoint: str, body_rows: list[dict], fetched: datetime, key: str = 
 
 
 @pytest.fixture
-async def writer(settings: Settings, db_schema: str):
-    w = TimescaleWriter(settings.database)
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def writer(settings: Settings, db_schema: str, registry: CollectorRegistry):
+    w = TimescaleWriter(settings.database, SinkMetrics(registry))
     await w.start()
     yield w
     await w.stop()
@@ -105,7 +112,7 @@ async def test_results_become_final_and_races_official(settings: Settings, write
     }
 
 
-async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writer: TimescaleWriter):
+async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writer: TimescaleWriter, registry):
     race = WORLD.races("seoul", DAY)[1]
     rows = rows_of(ep.KRA_FINAL_DIVIDENDS.path, render_kra.final_dividend_rows(race)[:200], T0)
     bad_values = list(rows[77].values)
@@ -114,8 +121,13 @@ async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writ
     unknown_track[1] = "horse-nowhere-1-20241214"  # the placeholder race hits the tracks foreign key
     rows[77] = type(rows[77])(rows[77].table, tuple(bad_values), "bad-77")
     rows[150] = type(rows[150])(rows[150].table, tuple(unknown_track), "bad-150")
-    result = await writer.write(rows)
+    result = await writer.write_until_done(rows)
     assert [r.source for r, _ in result.rejected] == ["bad-77", "bad-150"]
+    sample = registry.get_sample_value
+    assert sample("racelab_sink_rows_written_total", {"table": "odds_snapshots"}) == 198
+    assert sample("racelab_sink_rows_rejected_total", {"table": "odds_snapshots"}) == 2
+    assert sample("racelab_sink_batch_records_count") == 1 and sample("racelab_sink_batch_records_sum") == 200
+    assert sample("racelab_sink_db_errors_total", {"kind": "bad_data"}) >= 2
     assert result.rows["odds_snapshots"] == 198
     (count,) = await fetch(settings, "SELECT count(*) FROM odds_snapshots")
     assert count[0] == 198

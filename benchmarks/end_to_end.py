@@ -1,0 +1,172 @@
+"""End to end: raw odds messages -> one processors worker -> one sink worker -> rows in odds_snapshots.
+
+Publishes 1000-row raw odds pages at a steady rate for a while (real broker, real TimescaleDB, both workers as
+real processes on this machine), then reports the rows/s committed while publishing, the time to drain, and the
+latency from each raw message's ``fetched_at`` to its committed row, measured on one-row probe messages sent every
+0.25 s on a race of their own (polled through the unique index every 50 ms).
+
+    python -m benchmarks.end_to_end [--rate 25000] [--seconds 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from producers import endpoints as ep
+from producers.simulator import envelope, render_kra
+from producers.simulator.world import World
+from racelab.kafka import ensure_topics
+from racelab.settings import load_settings
+from schemas.raw import RawHeaders
+from schemas.topics import TopicCatalogue
+from sinks.db import connect
+from sinks.migrate import migrate
+
+PROBE_RACE = "horse-jeju-99-20241214"
+
+
+def boards() -> list[list[dict[str, object]]]:
+    """1000-row pages of odds boards (every pool and combination) of many races."""
+    world = World(seed=9)
+    pages = []
+    for track in ("seoul", "busan", "jeju"):
+        for day in (date(2024, 12, 13), date(2024, 12, 14), date(2024, 12, 15)):
+            for race in world.races(track, day):
+                rows = render_kra.final_dividend_rows(race)
+                pages += [rows[i : i + 1000] for i in range(0, len(rows), 1000) if len(rows[i : i + 1000]) == 1000]
+    return pages
+
+
+def start(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = tempfile.NamedTemporaryFile(prefix=f"e2e-{role}-", suffix=".log", delete=False)
+    print(f"{role} log: {log.name}")
+    return subprocess.Popen(
+        [sys.executable, "-m", "racelab.cli", "run", role], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+async def run(rate: int, seconds: float) -> None:
+    settings = load_settings()
+    prefix = f"e2e{uuid.uuid4().hex[:6]}"
+    db = settings.database.model_copy(update={"schema_name": prefix})
+    await migrate(db)
+    topics = TopicCatalogue(prefix)
+    await ensure_topics(settings.broker, topics.all_names(), settings.topics.partitions)
+    env = {
+        **os.environ,
+        "RACELAB_TOPICS__PREFIX": prefix,
+        "RACELAB_DATABASE__SCHEMA_NAME": prefix,
+        "RACELAB_LOG_LEVEL": "WARNING",
+    }
+    workers = [await asyncio.to_thread(start, role, env) for role in ("processors", "sink")]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.broker.bootstrap_servers, acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024
+    )
+    await producer.start()
+    conn = await connect(db)
+    pages = boards()
+
+    def message(rows: list[dict[str, object]], at: datetime) -> tuple[bytes, list[tuple[str, bytes]]]:
+        headers = RawHeaders(
+            source="kra",
+            kind="odds",
+            endpoint=ep.LIVE_ODDS_PATH,
+            params={},
+            fetched_at=at,
+            poll_id="e2e",
+            http_status=200,
+        ).to_kafka()
+        return envelope.json_body(rows, 1, 1000, len(rows)), headers
+
+    async def send(rows: list[dict[str, object]], key: bytes) -> None:
+        body, headers = message(rows, datetime.now(UTC))
+        await producer.send(topics.raw("odds"), body, key=key, headers=headers)
+
+    probe_row = {
+        "meet": "제주",
+        "rcDate": 20241214,
+        "rcNo": 99,
+        "pool": "단승식",
+        "chulNo": 1,
+        "chulNo2": 0,
+        "chulNo3": 0,
+        "odds": 2.5,
+    }
+    try:
+        # warm-up: both workers joined and a probe went all the way through
+        deadline = time.monotonic() + 120
+        await send([probe_row], PROBE_RACE.encode())
+        while not await conn.fetchval("SELECT count(*) FROM odds_snapshots WHERE race_id = $1", PROBE_RACE):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                raise SystemExit("the workers did not start; see their logs")
+            await asyncio.sleep(0.2)
+        before = await conn.fetchval("SELECT count(*) FROM odds_snapshots")
+        probes: dict[datetime, float] = {}
+        latencies: list[float] = []
+        sent_rows = 0
+        started = time.monotonic()
+        next_probe = started
+        i = 0
+        while (now := time.monotonic()) < started + seconds:
+            due = int((now - started) * rate / 1000)  # pages that should have gone out by now
+            while i < due:
+                await send(pages[i % len(pages)], f"page-{i % len(pages)}".encode())
+                i += 1
+                sent_rows += 1000
+            if now >= next_probe:
+                at = datetime.now(UTC)
+                body, headers = message([probe_row], at)
+                await producer.send(topics.raw("odds"), body, key=PROBE_RACE.encode(), headers=headers)
+                probes[at] = now
+                next_probe += 0.25
+            pending = list(probes)
+            if pending:
+                done = await conn.fetch(
+                    "SELECT time FROM odds_snapshots WHERE race_id = $1 AND time = ANY($2)", PROBE_RACE, pending
+                )
+                for row in done:
+                    latencies.append(time.monotonic() - probes.pop(row["time"]))
+            await asyncio.sleep(0.05)
+        window = time.monotonic() - started
+        in_window = await conn.fetchval("SELECT count(*) FROM odds_snapshots") - before
+        drain_started = time.monotonic()
+        while await conn.fetchval("SELECT count(*) FROM odds_snapshots") < before + sent_rows:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        drain = time.monotonic() - drain_started
+    finally:
+        for w in workers:
+            w.terminate()
+        await producer.stop()
+        await conn.execute(f'DROP SCHEMA "{prefix}" CASCADE')
+        await conn.close()
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+    print(
+        f"offered {rate:,} rows/s for {window:.0f}s ({sent_rows:,} rows in 1000-row raw messages): committed "
+        f"{in_window / window:,.0f} rows/s while publishing; backlog drained {drain:.1f}s after the end"
+    )
+    print(f"fetched_at -> committed row, {len(latencies)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=25_000, help="offered odds rows per second")
+    parser.add_argument("--seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.rate, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
