@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client bench-processors
+	simulator bench-client bench-processors bench-sink bench-e2e
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -57,3 +57,9 @@ bench-client: install  ## requests/s of one API client against the simulator (li
 
 bench-processors: stack-up  ## normalized odds rows/s through one processor worker
 	$(BIN)/python -m benchmarks.processor_throughput
+
+bench-sink: stack-up  ## odds rows/s of the sink writer into the real hypertable
+	$(BIN)/python -m benchmarks.sink_throughput
+
+bench-e2e: stack-up  ## raw odds -> processors -> sink -> TimescaleDB: rows/s and latency
+	$(BIN)/python -m benchmarks.end_to_end
