@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from typing import Any, NoReturn, cast
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, cast
 
 import faust
 
@@ -24,26 +23,12 @@ from processors.dlq import DlqLimit
 from processors.errors import DlqLimitExceeded
 from processors.handler import BatchHandler, OutputProducer, RawMessage
 from racelab.settings import Settings
-from racelab.streams import faust_app
+from racelab.streams import faust_app, header_list, stop_now
 from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
 EXIT_DLQ_LIMIT = 3
 EXIT_BUG = 70
-
-
-def _stop_now(code: int) -> NoReturn:
-    """Leave without acking the batch in hand (Faust would commit it on any orderly stop)."""
-    logging.shutdown()
-    os._exit(code)
-
-
-def _header_list(headers: object) -> list[tuple[str, bytes]]:
-    if not headers:
-        return []
-    if isinstance(headers, Mapping):
-        return list(headers.items())
-    return list(cast(Any, headers))
 
 
 class ProcessorApp:
@@ -105,7 +90,7 @@ class ProcessorApp:
                             e.message.offset,
                             e.message.key,
                             e.message.value,
-                            _header_list(e.message.headers),
+                            header_list(e.message.headers),
                         )
                         for e in chunk
                     ]
@@ -116,14 +101,14 @@ class ProcessorApp:
                         self.topics.raw(kind),
                         exc,
                     )
-                    _stop_now(EXIT_DLQ_LIMIT)
+                    stop_now(EXIT_DLQ_LIMIT)
                 except BaseException:
                     log.critical(
                         "unexpected error on %s; stopping the worker without committing",
                         self.topics.raw(kind),
                         exc_info=True,
                     )
-                    _stop_now(EXIT_BUG)
+                    stop_now(EXIT_BUG)
                 if result.dead_letters:
                     log.warning("%s: %d message(s) dead-lettered", self.topics.raw(kind), result.dead_letters)
 

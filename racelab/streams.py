@@ -1,6 +1,11 @@
-"""The Faust app settings every worker of the pipeline shares (processors, sink)."""
+"""What every Faust worker of the pipeline shares (processors, sink): app settings, headers, the hard stop."""
 
 from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, NoReturn, cast
 
 import faust
 
@@ -30,3 +35,18 @@ def faust_app(settings: Settings, role: str, *, web_enabled: bool, web_port: int
         stream_wait_empty=True,
         stream_buffer_maxsize=max(buffer, 4096),
     )
+
+
+def header_list(headers: object) -> list[tuple[str, bytes]]:
+    """Kafka headers as a list of pairs, whether Faust hands over a list or a mapping."""
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(cast(Any, headers))
+
+
+def stop_now(code: int) -> NoReturn:
+    """Leave at once, without acking the batch in hand (Faust would commit it on any orderly stop)."""
+    logging.shutdown()
+    os._exit(code)

@@ -11,9 +11,8 @@ error ends the process before the batch is acked (faust#606 and the take()-acks-
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, NoReturn, cast
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import faust
 import orjson
@@ -22,7 +21,7 @@ from processors.dlq import dlq_headers
 from processors.handler import Outgoing, OutputProducer
 from racelab.kafka import ensure_topics
 from racelab.settings import Settings
-from racelab.streams import faust_app
+from racelab.streams import faust_app, header_list, stop_now
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.metrics import SinkMetrics
 from sinks.writer import Row, TimescaleWriter, to_row
@@ -30,19 +29,6 @@ from sinks.writer import Row, TimescaleWriter, to_row
 log = logging.getLogger(__name__)
 EXIT_BUG = 70
 KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
-
-
-def _stop_now(code: int) -> NoReturn:
-    logging.shutdown()
-    os._exit(code)
-
-
-def _headers(headers: object) -> list[tuple[str, bytes]]:
-    if not headers:
-        return []
-    if isinstance(headers, Mapping):
-        return list(headers.items())
-    return list(cast(Any, headers))
 
 
 class SinkApp:
@@ -75,7 +61,7 @@ class SinkApp:
         message = event.message
         kind = KIND_OF_NORMALIZED[message.topic.rsplit(".", 1)[1]]
         headers = dlq_headers(
-            _headers(message.headers),
+            header_list(message.headers),
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
@@ -112,7 +98,7 @@ class SinkApp:
                     log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
             except BaseException:
                 log.critical("sink: unexpected error; stopping without acknowledging the batch", exc_info=True)
-                _stop_now(EXIT_BUG)
+                stop_now(EXIT_BUG)
 
 
 def run_sink(settings: Settings) -> None:

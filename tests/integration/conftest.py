@@ -130,3 +130,20 @@ async def db_schema(settings: Settings) -> AsyncIterator[str]:
         await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
     finally:
         await conn.close()
+
+
+def pipeline_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a ``racelab`` subprocess that uses this test's broker, database schema and topics."""
+    broker = settings.broker
+    return {
+        **os.environ,
+        "RACELAB_BROKER__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "RACELAB_BROKER__IDEMPOTENCE": str(broker.idempotence).lower(),
+        "RACELAB_BROKER__SESSION_TIMEOUT_MS": str(broker.session_timeout_ms),
+        "RACELAB_BROKER__REBALANCE_TIMEOUT_MS": str(broker.rebalance_timeout_ms),
+        "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
+        "RACELAB_DATABASE__SCHEMA_NAME": settings.database.schema_name,
+        "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
+        "RACELAB_TOPICS__PARTITIONS": "4",
+        **extra,
+    }

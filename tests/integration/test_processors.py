@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections import Counter
@@ -25,6 +24,8 @@ from racelab.kafka import ensure_topics
 from racelab.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
+
+from .conftest import pipeline_env
 
 pytestmark = pytest.mark.integration
 WORLD = World(seed=31)
@@ -140,18 +141,9 @@ def garbage(n: int) -> list[bytes]:
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RACELAB_BROKER__BOOTSTRAP_SERVERS": settings.broker.bootstrap_servers,
-        "RACELAB_BROKER__IDEMPOTENCE": str(settings.broker.idempotence).lower(),
-        "RACELAB_BROKER__SESSION_TIMEOUT_MS": str(settings.broker.session_timeout_ms),
-        "RACELAB_BROKER__REBALANCE_TIMEOUT_MS": str(settings.broker.rebalance_timeout_ms),
-        "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
-        "RACELAB_TOPICS__PARTITIONS": "4",
-        "RACELAB_PROCESSORS__BATCH_WITHIN_S": "0.1",
-        "RACELAB_PROCESSORS__BATCH_SIZE": "50",
-        **extra,
-    }
+    return pipeline_env(
+        settings, **{"RACELAB_PROCESSORS__BATCH_WITHIN_S": "0.1", "RACELAB_PROCESSORS__BATCH_SIZE": "50", **extra}
+    )
 
 
 async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:

@@ -7,7 +7,6 @@ was produced: kill -9 of the worker ten times, PostgreSQL stopped for 30 s, and 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -27,7 +26,7 @@ from racelab.settings import Settings
 from schemas.topics import TopicCatalogue
 from sinks.db import connect
 
-from .conftest import Endpoints
+from .conftest import Endpoints, pipeline_env
 
 pytestmark = pytest.mark.integration
 WORLD = World(seed=51)
@@ -56,20 +55,9 @@ def odds_records(races: int) -> list[tuple[bytes, bytes]]:
 
 
 def sink_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RACELAB_BROKER__BOOTSTRAP_SERVERS": settings.broker.bootstrap_servers,
-        "RACELAB_BROKER__IDEMPOTENCE": str(settings.broker.idempotence).lower(),
-        "RACELAB_BROKER__SESSION_TIMEOUT_MS": str(settings.broker.session_timeout_ms),
-        "RACELAB_BROKER__REBALANCE_TIMEOUT_MS": str(settings.broker.rebalance_timeout_ms),
-        "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
-        "RACELAB_DATABASE__SCHEMA_NAME": settings.database.schema_name,
-        "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
-        "RACELAB_TOPICS__PARTITIONS": "4",
-        "RACELAB_SINK__BATCH_SIZE": "2000",
-        "RACELAB_SINK__RETRY_MAX_DELAY_S": "2",
-        **extra,
-    }
+    return pipeline_env(
+        settings, **{"RACELAB_SINK__BATCH_SIZE": "2000", "RACELAB_SINK__RETRY_MAX_DELAY_S": "2", **extra}
+    )
 
 
 async def start_sink(env: dict[str, str]) -> asyncio.subprocess.Process:
