@@ -103,14 +103,15 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.component == "processors":
         from processors.app import run_worker
 
-        run_worker(settings)  # exits the process when the worker stops
-    if args.component == "sink":
+        run_worker(settings)  # a Faust worker: exits the process when it stops
+    elif args.component == "sink":
         from sinks.agent import run_sink
 
-        run_sink(settings)  # exits the process when the worker stops
-    from producers.service import run_producers
+        run_sink(settings)  # a Faust worker: exits the process when it stops
+    else:
+        from producers.service import run_producers
 
-    asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
+        asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
     return 0
 
 
