@@ -11,8 +11,10 @@ never see each other's data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -147,3 +149,17 @@ def pipeline_env(settings: Settings, **extra: str) -> dict[str, str]:
         "RACELAB_TOPICS__PARTITIONS": "4",
         **extra,
     }
+
+
+async def start_component(role: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``racelab run ROLE`` as a real process (stderr kept for the test's checks)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "racelab.cli",
+        "run",
+        role,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )

@@ -25,7 +25,7 @@ from racelab.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
 
-from .conftest import pipeline_env
+from .conftest import pipeline_env, start_component
 
 pytestmark = pytest.mark.integration
 WORLD = World(seed=31)
@@ -146,19 +146,6 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     )
 
 
-async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "racelab.cli",
-        "run",
-        "processors",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def produce(settings: Settings, messages, topics: TopicCatalogue) -> list[tuple[str, int, int]]:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.broker.bootstrap_servers, acks="all", max_request_size=8 * 1024 * 1024
@@ -224,7 +211,7 @@ async def test_garbage_goes_to_the_dlq_and_good_messages_are_normalized_once(set
     mixed = [m for pair in zip(good + [None] * len(bad), bad, strict=False) for m in pair if m is not None]
     mixed += good[len(bad) :]
     env = worker_env(settings, RACELAB_PROCESSORS__DLQ_MAX_CONSECUTIVE="10000", RACELAB_PROCESSORS__DLQ_MAX_RATIO="1")
-    worker = await start_worker(env)
+    worker = await start_component("processors", env)
     try:
         coordinates = dict(zip([id(m) for m in mixed], await produce(settings, mixed, topics), strict=True))
         normalized = [topics.normalized(k) for k in KINDS]
@@ -264,7 +251,7 @@ async def test_two_workers_share_partitions_and_a_killed_one_hands_over(settings
     waves = [good_messages() for _ in range(3)]
     expected = expected_records(waves[0])
     env = worker_env(settings)
-    first, second = await start_worker(env), await start_worker(env)
+    first, second = await start_component("processors", env), await start_component("processors", env)
     try:
         await produce(settings, waves[0], topics)
         normalized = [topics.normalized(k) for k in KINDS]
@@ -291,7 +278,7 @@ async def test_dlq_breaker_stops_the_worker_without_committing_the_batch(setting
     bad = [("odds", f"b{i}".encode(), b"not json at all", headers("odds", ep.LIVE_ODDS_PATH)) for i in range(60)]
     await produce(settings, bad, topics)
     env = worker_env(settings, RACELAB_PROCESSORS__DLQ_MAX_CONSECUTIVE="25", RACELAB_TOPICS__PARTITIONS="1")
-    worker = await start_worker(env)
+    worker = await start_component("processors", env)
     code = await asyncio.wait_for(worker.wait(), 90)
     stderr = (await worker.stderr.read()).decode()
     assert code == 3, stderr[-2000:]
@@ -372,7 +359,7 @@ async def test_dlq_list_and_replay_back_through_a_worker(settings: Settings):
     code, out, _ = await asyncio.to_thread(racelab, settings, "dlq", "replay", "--stage", "validate", "--dry-run")
     assert code == 0 and f"would replay 3 to {topics.raw('odds')}" in out
 
-    worker = await start_worker(worker_env(settings))
+    worker = await start_component("processors", worker_env(settings))
     try:
         code, out, err = await asyncio.to_thread(
             racelab,

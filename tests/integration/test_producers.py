@@ -26,6 +26,8 @@ from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
 from sinks.db import connect
 
+from .conftest import pipeline_env, start_component
+
 pytestmark = pytest.mark.integration
 STEP_S = 10.0
 DAY = date(2024, 12, 14)
@@ -330,29 +332,20 @@ async def test_backfill_resumes_without_duplicates(settings: Settings, db_schema
 
 
 async def test_run_producers_command_starts_polls_and_stops_on_sigterm(settings: Settings, db_schema: str):
-    import os
     import signal
-    import sys
 
     world = World(seed=5)
     _, runner, base = await start_sim(world, datetime.fromisoformat("2024-12-14T09:30+09:00"), speed=60)
-    env = {
-        **os.environ,
-        "RACELAB_BROKER__BOOTSTRAP_SERVERS": settings.broker.bootstrap_servers,
-        "RACELAB_BROKER__IDEMPOTENCE": str(settings.broker.idempotence).lower(),
-        "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
-        "RACELAB_DATABASE__SCHEMA_NAME": db_schema,
-        "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
-        "RACELAB_KRA__BASE_URL": f"{base}/B551015",
-        "RACELAB_KSPO__BASE_URL": f"{base}/B551014",
-        "RACELAB_ODDS_FEED__BASE_URL": base,
-        "RACELAB_PRODUCERS__SIMULATOR_URL": base,
-        "RACELAB_PRODUCERS__RACE_TYPES": '["horse"]',
-        "RACELAB_PRODUCERS__TICK_S": "0.2",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "racelab.cli", "run", "producers", env=env, stderr=asyncio.subprocess.PIPE
+    env = pipeline_env(
+        settings,
+        RACELAB_KRA__BASE_URL=f"{base}/B551015",
+        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
+        RACELAB_ODDS_FEED__BASE_URL=base,
+        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        RACELAB_PRODUCERS__RACE_TYPES='["horse"]',
+        RACELAB_PRODUCERS__TICK_S="0.2",
     )
+    proc = await start_component("producers", env)
     try:
         records = []
         async with asyncio.timeout(60):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sys
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
@@ -26,7 +25,7 @@ from racelab.settings import Settings
 from schemas.topics import TopicCatalogue
 from sinks.db import connect
 
-from .conftest import Endpoints, pipeline_env
+from .conftest import Endpoints, pipeline_env, start_component
 
 pytestmark = pytest.mark.integration
 WORLD = World(seed=51)
@@ -57,19 +56,6 @@ def odds_records(races: int) -> list[tuple[bytes, bytes]]:
 def sink_env(settings: Settings, **extra: str) -> dict[str, str]:
     return pipeline_env(
         settings, **{"RACELAB_SINK__BATCH_SIZE": "2000", "RACELAB_SINK__RETRY_MAX_DELAY_S": "2", **extra}
-    )
-
-
-async def start_sink(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "racelab.cli",
-        "run",
-        "sink",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -123,7 +109,7 @@ async def test_kill_9_ten_times_during_a_steady_stream(settings: Settings, db_sc
     env = sink_env(settings)
     producing = asyncio.create_task(stream(settings, records, per_tick=400, tick_s=0.25))
     rng = random.Random(7)
-    sink = await start_sink(env)
+    sink = await start_component("sink", env)
     kills = 0
     try:
         while kills < 10:
@@ -131,7 +117,7 @@ async def test_kill_9_ten_times_during_a_steady_stream(settings: Settings, db_sc
             sink.send_signal(signal.SIGKILL)
             await sink.wait()
             kills += 1
-            sink = await start_sink(env)
+            sink = await start_component("sink", env)
         await producing
         count = await wait_for_rows(settings, expected)
         assert sink.returncode is None
@@ -148,7 +134,7 @@ async def test_postgres_down_for_30_seconds(settings: Settings, db_schema: str, 
     await ensure_topics(settings.broker, TopicCatalogue(settings.topics.prefix).all_names(), 4)
     records = odds_records(races=8)
     expected = expected_rows(records)
-    sink = await start_sink(sink_env(settings))
+    sink = await start_component("sink", sink_env(settings))
     postgres = endpoints.local_stack.postgres
     producing = asyncio.create_task(stream(settings, records, per_tick=300, tick_s=0.25))
     try:
@@ -177,12 +163,12 @@ async def test_replay_from_the_beginning_changes_no_count(settings: Settings, db
     records = odds_records(races=4)
     expected = expected_rows(records)
     await stream(settings, records, per_tick=2000, tick_s=0)
-    first = await start_sink(sink_env(settings))
+    first = await start_component("sink", sink_env(settings))
     try:
         assert await wait_for_rows(settings, expected) == expected
     finally:
         await stop(first)
-    replay = await start_sink(sink_env(settings, RACELAB_SINK__CONSUMER_GROUP="sink-replay"))
+    replay = await start_component("sink", sink_env(settings, RACELAB_SINK__CONSUMER_GROUP="sink-replay"))
     try:
         await asyncio.sleep(12)  # joins a new group and reads every topic from offset 0
     finally:
