@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from processors.normalize import normalize
@@ -30,6 +31,7 @@ from producers.simulator.world import World
 from racelab.kafka import ensure_topics
 from racelab.settings import load_settings
 from schemas.raw import RawHeaders
+from schemas.records import OddsBoard
 from schemas.topics import TopicCatalogue
 
 DAY = date(2024, 12, 14)
@@ -61,21 +63,22 @@ def in_process_rate(messages: list[tuple[bytes, bytes]]) -> tuple[float, int]:
     ctx = Context("kra", ep.KRA_FINAL_DIVIDENDS.path, {}, datetime.now(UTC), "")
     started, rows = time.perf_counter(), 0
     for _, body in messages:
-        for record in normalize(body, ctx).odds:
-            record.model_dump_json()
-            rows += 1
+        records = normalize(body, ctx).odds
+        for board in OddsBoard.boards_of(records):
+            board.model_dump_json()
+        rows += len(records)
     return rows / (time.perf_counter() - started), rows
 
 
 class Counter:
-    """Counts records on the output topic by consuming them (Tansu's end offsets are not per record)."""
+    """Counts odds rows (the prices of the boards) on the output topic by consuming them."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer, self.seen = consumer, 0
 
     async def at_least(self, n: int) -> int:
         batch = await self.consumer.getmany(timeout_ms=200, max_records=100_000)
-        self.seen += sum(len(v) for v in batch.values())
+        self.seen += sum(len(orjson.loads(m.value)["prices"]) for v in batch.values() for m in v)
         return self.seen >= n
 
 

@@ -22,8 +22,9 @@ import faust
 from processors.dlq import DlqLimit
 from processors.errors import DlqLimitExceeded
 from processors.handler import BatchHandler, OutputProducer, RawMessage
+from racelab.metrics import processor_metrics
 from racelab.settings import Settings
-from racelab.streams import faust_app, header_list, stop_now
+from racelab.streams import attach_ops, faust_app, header_list, stop_now
 from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,14 @@ class ProcessorApp:
 
     def _build(self) -> faust.App:
         s = self.settings
-        app = faust_app(
-            s,
-            "processors",
-            web_enabled=s.processors.web_enabled,
-            web_port=s.processors.web_port,
-            buffer=4 * s.processors.batch_size,
-        )
+        app = faust_app(s, "processors", buffer=4 * s.processors.batch_size)
         app.on_before_shutdown.connect(self._close_output)
         for kind in KINDS:
             topic = app.topic(
                 self.topics.raw(kind), value_serializer="raw", key_serializer="raw", partitions=s.topics.partitions
             )
             app.agent(topic, name=f"normalize-{kind}", concurrency=1)(self._agent(kind))
+        attach_ops(app, s, "processors", [self.topics.raw(k) for k in KINDS], database=False)
         return app
 
     async def _close_output(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -75,7 +71,7 @@ class ProcessorApp:
             self.settings.processors.dlq_window,
             self.settings.processors.dlq_max_consecutive,
         )
-        handler = BatchHandler(kind, self.topics, self.output, limit)
+        handler = BatchHandler(kind, self.topics, self.output, limit, processor_metrics())
         batch, within = self.settings.processors.batch_size, self.settings.processors.batch_within_s
 
         async def normalize_raw(stream: faust.StreamT[bytes]) -> None:

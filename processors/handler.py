@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -22,8 +23,10 @@ from processors.errors import DecodeError, ProcessingError
 from processors.normalize import normalize
 from processors.normalize.common import Context
 from racelab.kafka import durable_producer
+from racelab.metrics import ProcessorMetrics
 from racelab.settings import BrokerSettings
 from schemas.raw import RawHeaders
+from schemas.records import OddsBoard
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -154,13 +157,23 @@ class BatchResult:
 
     records: int = 0
     dead_letters: int = 0
+    records_by_name: dict[str, int] = field(default_factory=dict)
+    dead_by_stage: dict[str, int] = field(default_factory=dict)
 
 
 class BatchHandler:
     """Normalizes one raw topic's batches."""
 
-    def __init__(self, kind: Kind, topics: TopicCatalogue, output: OutputProducer, limit: DlqLimit) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        topics: TopicCatalogue,
+        output: OutputProducer,
+        limit: DlqLimit,
+        metrics: ProcessorMetrics | None = None,
+    ) -> None:
         self.kind = kind
+        self.metrics = metrics
         self.topics = topics
         self.output = output
         self.limit = limit
@@ -195,16 +208,28 @@ class BatchHandler:
             if failure is not None:
                 outgoing.append(self._dead_letter(message, *failure))
                 result.dead_letters += 1
+                result.dead_by_stage[failure[1]] = result.dead_by_stage.get(failure[1], 0) + 1
                 continue
             for name, items in records.by_topic().items():
                 topic = self.normalized_topics[name]
-                for record in items:
+                messages_of = OddsBoard.boards_of(items) if name == "odds" else items
+                for record in messages_of:
                     outgoing.append((topic, record.race_id.encode(), record.model_dump_json().encode(), None))
                 result.records += len(items)
+                result.records_by_name[name] = result.records_by_name.get(name, 0) + len(items)
         return outgoing, result
 
     async def handle(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Route and deliver one batch."""
+        started = time.monotonic()
         outgoing, result = self.route(messages)
         await self.output.deliver(outgoing)
+        if self.metrics is not None:
+            m = self.metrics
+            m.consumed.labels(self.kind).inc(len(messages))
+            for name, n in result.records_by_name.items():
+                m.normalized.labels(name).inc(n)
+            for stage, n in result.dead_by_stage.items():
+                m.dead_letters.labels(self.kind, stage).inc(n)
+            m.batch_seconds.observe(time.monotonic() - started)
         return result

@@ -24,6 +24,7 @@ from typing import ClassVar, Self
 import httpx
 
 from producers.calls import Call
+from producers.endpoints import BY_PATH
 from producers.errors import (
     MalformedResponse,
     QuotaExceeded,
@@ -35,6 +36,7 @@ from producers.errors import (
     class_for_status,
 )
 from producers.ratelimit import RateLimiter
+from racelab.metrics import ProducerMetrics
 from racelab.settings import SourceSettings
 from schemas.envelope import EnvelopeError, PageInfo, inspect_page
 
@@ -96,8 +98,10 @@ class DataGoKrClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         now: Callable[[], datetime] | None = None,
+        metrics: ProducerMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._now = now or (lambda: datetime.now(UTC))
         self.limiter = limiter or RateLimiter(settings.requests_per_second, settings.max_concurrency)
         self._sleep = sleep
@@ -184,9 +188,13 @@ class DataGoKrClient:
         while True:
             attempt += 1
             self._check_quota(endpoint)
+            tried = time.monotonic()
             try:
                 response, info = await self._try_once(endpoint, query)
             except UpstreamError as exc:
+                self._observe(
+                    endpoint, time.monotonic() - tried, retried=exc.retriable and attempt < self.settings.max_attempts
+                )
                 exc.attempts = attempt
                 if isinstance(exc, QuotaExceeded):
                     self._block_until_tomorrow()
@@ -198,6 +206,7 @@ class DataGoKrClient:
                 log.warning("%s; retry %d/%d in %.1fs", exc, attempt, self.settings.max_attempts - 1, delay)
                 await self._sleep(delay)
                 continue
+            self._observe(endpoint, time.monotonic() - tried, retried=False)
             return RawResponse(
                 source=self.source,
                 endpoint=endpoint,
@@ -211,6 +220,15 @@ class DataGoKrClient:
                 attempts=attempt,
                 elapsed_s=time.monotonic() - started,
             )
+
+    def _observe(self, endpoint: str, seconds: float, *, retried: bool) -> None:
+        if self.metrics is None:
+            return
+        known = BY_PATH.get(endpoint)
+        kind = known.kind if known is not None else "odds"  # the live-odds feed is the only other path
+        self.metrics.request_seconds.labels(self.source, kind).observe(seconds)
+        if retried:
+            self.metrics.retries.labels(self.source, kind).inc()
 
     async def run(self, call: Call) -> list[RawResponse]:
         """Every page of a :class:`producers.calls.Call`."""

@@ -2,7 +2,8 @@
 
 Publishing waits out a broker outage (backoff, no drop): the pages are in hand and are sent when the broker is
 back. A failure is recorded once per distinct call (same source, endpoint, parameters); an alert goes out only
-when a failure row is newly opened, and the notifier rate-limits what remains.
+when a failure row is newly opened, and the notifier rate-limits what remains. Every call's outcome is also
+recorded in ``collection_log``, which the control API's status reads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from producers.endpoints import LIVE_ODDS_PATH
 from producers.errors import UpstreamError
 from producers.publisher import RawPublisher
 from producers.state import FailureRow, ProducerStore
+from racelab.metrics import ProducerMetrics
 from schemas.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,14 @@ class Collector:
         store: ProducerStore,
         notifier: AlertNotifier,
         live_odds: DataGoKrClient | None = None,
+        metrics: ProducerMetrics | None = None,
     ) -> None:
         self.clients = clients
         self.publisher = publisher
         self.store = store
         self.notifier = notifier
         self.live_odds = live_odds
+        self.metrics = metrics
         self.published = 0
         self.failed = 0
 
@@ -57,7 +61,10 @@ class Collector:
             pages = await self.client_for(call).run(call)
         except UpstreamError as exc:
             self.failed += 1
+            if self.metrics is not None:
+                self.metrics.failed(call.source, call.kind)
             await self._record_failure(call, exc)
+            await self._log_collection(call, None)
             return None
         pages = [dataclasses.replace(p, source=call.source) for p in pages]
         await self.publish(call, pages)
@@ -75,7 +82,25 @@ class Collector:
                 delay = min(MAX_WAIT_S, delay * 2)
                 continue
             self.published += len(pages)
+            if self.metrics is not None:
+                self.metrics.succeeded(call.source, call.kind, len(pages))
+            await self._log_collection(call, pages)
             return
+
+    async def _log_collection(self, call: Call, pages: list[RawResponse] | None) -> None:
+        """Record the call's outcome in ``collection_log`` (best effort: the pages are on their topic already)."""
+        try:
+            await self.store.log_collection(
+                source=call.source,
+                kind=call.kind,
+                endpoint=call.endpoint,
+                message_key=call.key,
+                pages=len(pages or ()),
+                items=sum(p.item_count for p in pages or ()),
+                ok=pages is not None,
+            )
+        except PipelineError as exc:
+            log.warning("collection of %s %s not logged: %s", call.source, call.endpoint, exc)
 
     async def _record_failure(self, call: Call, exc: UpstreamError) -> None:
         delay = 1.0
@@ -120,6 +145,7 @@ class Collector:
         except UpstreamError as exc:
             log.info("failure #%d still failing: %s", row.id, exc)
             await self.store.retried(row.id, resolved=False)
+            await self._log_collection(call, None)
             return False
         await self.publish(call, [dataclasses.replace(p, source=call.source) for p in pages])
         await self.store.retried(row.id, resolved=True)

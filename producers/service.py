@@ -18,6 +18,8 @@ from producers.pollers import RaceDayPoller
 from producers.publisher import RawPublisher
 from producers.state import ProducerStore
 from racelab.kafka import ensure_topics
+from racelab.metrics import producer_metrics
+from racelab.ops import OpsServer, broker_check, database_check
 from racelab.settings import Settings
 from schemas.errors import PipelineError
 from schemas.topics import KINDS, TopicCatalogue
@@ -57,15 +59,16 @@ async def open_producers(settings: Settings, clock: Clock | None = None) -> Asyn
         pool = await create_pool(settings.database)
         stack.push_async_callback(pool.close)
         publisher = await stack.enter_async_context(RawPublisher(settings.broker, topics))
-        kra = await stack.enter_async_context(KraClient(settings.kra, now=clock.now))
-        kspo = await stack.enter_async_context(KspoClient(settings.kspo, now=clock.now))
+        metrics = producer_metrics()
+        kra = await stack.enter_async_context(KraClient(settings.kra, now=clock.now, metrics=metrics))
+        kspo = await stack.enter_async_context(KspoClient(settings.kspo, now=clock.now, metrics=metrics))
         live = None
         if settings.odds_feed.base_url:
-            live = await stack.enter_async_context(LiveOddsClient(settings.odds_feed, now=clock.now))
+            live = await stack.enter_async_context(LiveOddsClient(settings.odds_feed, now=clock.now, metrics=metrics))
         notifier = AlertNotifier(settings.alerts)
         stack.push_async_callback(notifier.aclose)
         store = ProducerStore(pool, settings.database)
-        collector = Collector({"kra": kra, "kspo": kspo}, publisher, store, notifier, live)
+        collector = Collector({"kra": kra, "kspo": kspo}, publisher, store, notifier, live, metrics)
         poller = RaceDayPoller(settings.producers, collector, store, clock, live is not None)
         yield Producers(collector, poller, clock)
 
@@ -83,7 +86,17 @@ async def _every(seconds: float, what: str, action: Callable[[], Awaitable[None]
 
 
 async def run_producers(settings: Settings, stop: asyncio.Event) -> None:
-    """Poll until ``stop`` is set."""
+    """Poll until ``stop`` is set; serves /metrics, /healthz and /readyz meanwhile."""
+    ops = OpsServer(settings.ops.host, settings.ops.producers_port, [broker_check(settings), database_check(settings)])
+    if settings.ops.enabled:
+        await ops.start()
+    try:
+        await _produce(settings, stop)
+    finally:
+        await ops.stop()
+
+
+async def _produce(settings: Settings, stop: asyncio.Event) -> None:
     async with open_producers(settings) as parts:
         log.info(
             "producers running (clock %s, race types %s)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from schemas.topics import Kind
 from sinks.db import translate_errors
 
 STALE_CLAIM = "5 minutes"
+_KEY_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,17 @@ class FailureRow:
 def fingerprint(source: str, endpoint: str, params: dict[str, str]) -> str:
     """Identity of a call: same source, endpoint and parameters = same failure."""
     return hashlib.sha256(orjson.dumps([source, endpoint, params], option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def key_day(message_key: str) -> date | None:
+    """The race day a message key names (``horse-seoul-3-20241210``, ``kra:seoul:20241210``), else None."""
+    match = _KEY_DAY.search(message_key)
+    if match is None:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
 
 
 class ProducerStore:
@@ -208,6 +221,24 @@ class ProducerStore:
                 "resolved = $2, resolved_at = CASE WHEN $2 THEN now() END WHERE id = $1",
                 failure_id,
                 resolved,
+            )
+
+    async def log_collection(
+        self, *, source: str, kind: str, endpoint: str, message_key: str, pages: int, items: int, ok: bool
+    ) -> None:
+        """Record one collection (a call and its outcome) in ``collection_log``."""
+        async with translate_errors(self.settings):
+            await self.pool.execute(
+                "INSERT INTO collection_log (source, kind, endpoint, message_key, race_date, ok, pages, items) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                source,
+                kind,
+                endpoint,
+                message_key,
+                key_day(message_key),
+                ok,
+                pages,
+                items,
             )
 
     async def checkpoint_done(self, job_id: str, day: date, track: str, kind: str) -> bool:

@@ -47,6 +47,9 @@ class BrokerSettings(_Group):
     # Short group timeouts make workers join fast on the local stack; production keeps Kafka's defaults.
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     rebalance_timeout_ms: int = Field(default=60_000, ge=1_000)
+    # How long the broker may hold a fetch that found nothing. Kafka and Redpanda answer as soon as data arrives;
+    # Tansu waits the whole time, so the local stack keeps it short (it is the latency of each hop there).
+    fetch_max_wait_ms: int = Field(default=500, ge=1, le=30_000)
     default_partitions: int = Field(default=8, ge=1)
 
 
@@ -145,8 +148,6 @@ class ProcessorSettings(_Group):
     dlq_max_ratio: float = Field(default=0.5, gt=0, le=1, description="breaker: DLQ share of the window")
     dlq_window: int = Field(default=200, ge=1)
     dlq_max_consecutive: int = Field(default=100, ge=1, description="breaker: DLQ records in a row")
-    web_port: int = Field(default=6066, ge=0, le=65535, description="Faust web server (metrics, health)")
-    web_enabled: bool = False
 
 
 class SinkSettings(_Group):
@@ -160,8 +161,24 @@ class SinkSettings(_Group):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="group suffix; a new one re-reads the topics from the beginning",
     )
-    web_port: int = Field(default=6067, ge=0, le=65535)
-    web_enabled: bool = False
+
+
+class OpsSettings(_Group):
+    """``/metrics``, ``/healthz`` and ``/readyz`` of every long-running process (the control API serves its own)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    producers_port: int = Field(default=9101, ge=0, le=65535, description="0 picks a free port")
+    processors_port: int = Field(default=9102, ge=0, le=65535, description="0 picks a free port")
+    sink_port: int = Field(default=9103, ge=0, le=65535, description="0 picks a free port")
+    lag_interval_s: float = Field(default=5.0, gt=0, description="how often consumer lag is measured")
+    stuck_after_s: float = Field(
+        default=120.0, gt=0, description="not ready when committed offsets did not move this long while lag > 0"
+    )
+    check_timeout_s: float = Field(default=3.0, gt=0, description="broker/database check timeout of /readyz")
+
+    def port(self, role: str) -> int:
+        return int(getattr(self, f"{role}_port"))
 
 
 class SimulatorSettings(_Group):
@@ -208,6 +225,7 @@ class Settings(BaseSettings):
     producers: ProducerSettings = ProducerSettings()
     processors: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()
+    ops: OpsSettings = OpsSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
 

@@ -8,21 +8,23 @@ from collections.abc import Mapping
 from typing import Any, NoReturn, cast
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from racelab.settings import Settings
 
 
-def faust_app(settings: Settings, role: str, *, web_enabled: bool, web_port: int, buffer: int) -> faust.App:
-    """A Faust app for one role (its consumer group is ``<prefix>-<role>``); raw bytes only, no tables."""
+def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
+    """A Faust app for one role (its consumer group is ``<prefix>-<role>``); raw bytes only, no tables.
+
+    Faust's own web server stays off: metrics and health are served by :mod:`racelab.ops`.
+    """
     broker = settings.broker
-    return faust.App(
+    app = faust.App(
         f"{settings.topics.prefix}-{role}",
         broker=f"kafka://{broker.bootstrap_servers}",
         store="memory://",
         autodiscover=False,
-        web_enabled=web_enabled,
-        web_port=web_port,
-        web_host="127.0.0.1",
+        web_enabled=False,
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
         broker_session_timeout=broker.session_timeout_ms / 1000,
@@ -35,6 +37,31 @@ def faust_app(settings: Settings, role: str, *, web_enabled: bool, web_port: int
         stream_wait_empty=True,
         stream_buffer_maxsize=max(buffer, 4096),
     )
+    app.transport = _transport_class(broker.fetch_max_wait_ms)(app.conf.broker_consumer, app)
+    return app
+
+
+def _transport_class(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
+    """Faust's Kafka transport with a configurable fetch wait (Faust fixes it at 1,500 ms).
+
+    The wait is how long the broker may hold a fetch that found no data. A broker that does not answer a waiting
+    fetch as soon as data arrives (Tansu, the local stack's broker) adds up to that much latency per hop.
+    """
+
+    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            return consumer
+
+    class ShortWaitConsumer(faust_aiokafka.Consumer):
+        def _new_consumer_thread(self) -> ConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class Transport(faust_aiokafka.Transport):
+        Consumer = ShortWaitConsumer
+
+    return Transport
 
 
 def header_list(headers: object) -> list[tuple[str, bytes]]:
@@ -50,3 +77,32 @@ def stop_now(code: int) -> NoReturn:
     """Leave at once, without acking the batch in hand (Faust would commit it on any orderly stop)."""
     logging.shutdown()
     os._exit(code)
+
+
+def attach_ops(app: faust.App, settings: Settings, role: str, topics: list[str], *, database: bool) -> None:
+    """Serve /metrics, /healthz and /readyz from the worker's loop and measure its group's lag meanwhile.
+
+    Readiness: the broker (and the database, for a worker that writes to it) answers, and the consumer group made
+    progress within ``ops.stuck_after_s`` whenever messages were waiting.
+    """
+    if not settings.ops.enabled:
+        return
+    from racelab.lag import LagMonitor
+    from racelab.metrics import consumer_metrics
+    from racelab.ops import OpsServer, broker_check, database_check, progress_check
+
+    monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), settings.ops.lag_interval_s)
+    checks = [broker_check(settings), progress_check(monitor, settings.ops.stuck_after_s)]
+    if database:
+        checks.insert(1, database_check(settings))
+    server = OpsServer(settings.ops.host, settings.ops.port(role), checks)
+
+    async def serve() -> None:
+        await server.start()
+        await monitor.run()
+
+    async def close(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await server.stop()
+
+    app.task(serve)
+    app.on_before_shutdown.connect(close)

@@ -1,7 +1,10 @@
 """The normalized records: one model per normalized topic, field names = the table's column names.
 
-Every message on ``racelab.races|entries|odds|results`` is the JSON of one of these models, keyed by race id, with
-``schema_version``. Version 1 is the first; additive changes keep the version, anything else bumps it.
+Every message on ``racelab.races|entries|results`` is the JSON of one record model, keyed by race id, with
+``schema_version``. A message on ``racelab.odds`` is an :class:`OddsBoard`: every price of one race at one time (one
+snapshot), because odds arrive as whole boards and a per-price message costs more than the price itself; each price
+plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`). Version 1 is the first;
+additive changes keep the version, anything else bumps it.
 """
 
 from __future__ import annotations
@@ -83,6 +86,56 @@ class OddsRecord(_Record):
     source: Source
 
 
+class OddsPrice(BaseModel):
+    """One selection's price within an :class:`OddsBoard` (the per-price columns of ``odds_snapshots``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool: Pool
+    selection: str = Field(pattern=r"^[0-9]{1,2}(-[0-9]{1,2}){0,2}$")
+    odds: float = Field(ge=0)
+    pool_total: int | None = None
+    popularity_rank: int | None = None
+
+
+class OddsBoard(_Record):
+    """Every price of one race at one time: one message on the odds topic, one row per price in ``odds_snapshots``."""
+
+    time: AwareDatetime
+    is_final: bool
+    source: Source
+    prices: list[OddsPrice] = Field(min_length=1)
+
+    def records(self) -> list[OddsRecord]:
+        """The board as table rows."""
+        return [
+            OddsRecord(
+                race_id=self.race_id, time=self.time, is_final=self.is_final, source=self.source, **p.model_dump()
+            )
+            for p in self.prices
+        ]
+
+    @classmethod
+    def boards_of(cls, records: list[OddsRecord]) -> list[OddsBoard]:
+        """Group validated rows into boards (race, time, finality, source), keeping their order."""
+        groups: dict[tuple[str, object, bool, str], list[OddsPrice]] = {}
+        for r in records:
+            price = OddsPrice.model_construct(
+                pool=r.pool,
+                selection=r.selection,
+                odds=r.odds,
+                pool_total=r.pool_total,
+                popularity_rank=r.popularity_rank,
+            )
+            groups.setdefault((r.race_id, r.time, r.is_final, r.source), []).append(price)
+        return [
+            cls.model_construct(
+                schema_version=SCHEMA_VERSION, race_id=race_id, time=at, is_final=final, source=source, prices=prices
+            )
+            for (race_id, at, final, source), prices in groups.items()
+        ]
+
+
 class ResultRecord(_Record):
     """One runner's result (table ``results``)."""
 
@@ -108,6 +161,6 @@ Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord
 MODEL_OF_TOPIC: dict[str, type[_Record]] = {
     "races": RaceRecord,
     "entries": EntryRecord,
-    "odds": OddsRecord,
+    "odds": OddsBoard,
     "results": ResultRecord,
 }

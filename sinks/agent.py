@@ -15,16 +15,15 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import faust
-import orjson
 
 from processors.dlq import dlq_headers
 from processors.handler import Outgoing, OutputProducer
 from racelab.kafka import ensure_topics
+from racelab.metrics import sink_metrics
 from racelab.settings import Settings
-from racelab.streams import faust_app, header_list, stop_now
+from racelab.streams import attach_ops, faust_app, header_list, stop_now
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
-from sinks.metrics import SinkMetrics
-from sinks.writer import Row, TimescaleWriter, to_row
+from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
 EXIT_BUG = 70
@@ -37,19 +36,19 @@ class SinkApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = TopicCatalogue(settings.topics.prefix)
-        self.writer = TimescaleWriter(settings.database, SinkMetrics())
+        self.metrics = sink_metrics()
+        self.writer = TimescaleWriter(settings.database, self.metrics)
         self.output = OutputProducer(settings.broker)
         self._started = False
         s = settings.sink
-        self.app = faust_app(
-            settings, s.consumer_group, web_enabled=s.web_enabled, web_port=s.web_port, buffer=2 * s.batch_size
-        )
+        self.app = faust_app(settings, s.consumer_group, buffer=2 * s.batch_size)
         self.app.on_before_shutdown.connect(self._close)
         names = [self.topics.normalized(k) for k in KINDS]
         topic = self.app.topic(
             *names, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions
         )
         self.app.agent(topic, name="timescale-sink", concurrency=1)(self._agent)
+        attach_ops(self.app, settings, "sink", names, database=True)
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         if self._started:
@@ -72,11 +71,12 @@ class SinkApp:
 
     def rows_of(self, chunk: list[Any]) -> tuple[list[Row], list[Outgoing]]:
         """Table rows of a batch, and the dead letters of records that are not even readable."""
-        rows, dead = [], []
+        rows: list[Row] = []
+        dead: list[Outgoing] = []
         for event in chunk:
             message = event.message
             try:
-                rows.append(to_row(message.topic.rsplit(".", 1)[1], orjson.loads(message.value or b""), event))
+                rows += rows_of_message(message.topic.rsplit(".", 1)[1], message.value or b"", event)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 dead.append(self._dead_letter(event, exc))
         return rows, dead
@@ -92,9 +92,13 @@ class SinkApp:
             try:
                 rows, dead = self.rows_of(chunk)
                 result = await self.writer.write_until_done(rows, s.retry_max_delay_s)
-                dead += [self._dead_letter(row.source, exc) for row, exc in result.rejected]
+                # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
+                first_error = {id(row.source): (row.source, exc) for row, exc in reversed(result.rejected)}
+                dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
                 if dead:
                     await self.output.deliver(dead)
+                    for topic, *_ in dead:
+                        self.metrics.dead_letters.labels(topic.rsplit(".", 2)[1], "sink").inc()
                     log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
             except BaseException:
                 log.critical("sink: unexpected error; stopping without acknowledging the batch", exc_info=True)

@@ -29,10 +29,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from racelab.metrics import SinkMetrics
 from racelab.settings import DatabaseSettings
 from sinks.db import create_pool
 from sinks.errors import DatabaseError, DatabaseUnavailable
-from sinks.metrics import SinkMetrics
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,17 @@ def to_row(topic: str, record: dict[str, Any], source: Any = None) -> Row:
     if values[COLUMNS[table].index("race_id")] is None:
         raise KeyError("race_id")
     return Row(table, tuple(values), source)
+
+
+def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:
+    """The table rows of one normalized message: one row, or one per price of an odds board."""
+    record = orjson.loads(value)
+    if topic != "odds":
+        return [to_row(topic, record, source)]
+    prices = record.pop("prices")
+    if not isinstance(prices, list) or not prices:
+        raise ValueError("an odds board needs a non-empty list of prices")
+    return [to_row(topic, record | price, source) for price in prices]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -143,10 +143,15 @@ def pipeline_env(settings: Settings, **extra: str) -> dict[str, str]:
         "RACELAB_BROKER__IDEMPOTENCE": str(broker.idempotence).lower(),
         "RACELAB_BROKER__SESSION_TIMEOUT_MS": str(broker.session_timeout_ms),
         "RACELAB_BROKER__REBALANCE_TIMEOUT_MS": str(broker.rebalance_timeout_ms),
+        "RACELAB_BROKER__FETCH_MAX_WAIT_MS": str(broker.fetch_max_wait_ms),
         "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
         "RACELAB_DATABASE__SCHEMA_NAME": settings.database.schema_name,
         "RACELAB_TOPICS__PREFIX": settings.topics.prefix,
         "RACELAB_TOPICS__PARTITIONS": "4",
+        # Several workers run at once in a test: each picks a free port for /metrics, /healthz and /readyz.
+        "RACELAB_OPS__PRODUCERS_PORT": "0",
+        "RACELAB_OPS__PROCESSORS_PORT": "0",
+        "RACELAB_OPS__SINK_PORT": "0",
         **extra,
     }
 

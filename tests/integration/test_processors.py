@@ -23,6 +23,7 @@ from producers.simulator.world import World
 from racelab.kafka import ensure_topics
 from racelab.settings import Settings
 from schemas.raw import RawHeaders
+from schemas.records import OddsBoard
 from schemas.topics import KINDS, TopicCatalogue
 
 from .conftest import pipeline_env, start_component
@@ -104,7 +105,8 @@ def expected_records(messages) -> Counter:
         h = RawHeaders.from_kafka(hdrs)
         out = normalize(value, Context(h.source, h.endpoint, h.params, h.fetched_at, key.decode()))
         for topic, records in out.by_topic().items():
-            counts.update((topic, r.model_dump_json()) for r in records)
+            messages = OddsBoard.boards_of(records) if topic == "odds" else records
+            counts.update((topic, r.model_dump_json()) for r in messages)
     return counts
 
 
@@ -414,5 +416,7 @@ def test_cli_normalize_and_schema_export(tmp_path):
     )
     assert done.returncode == 0
     odds_schema = orjson.loads((tmp_path / "s" / "racelab.odds.schema.json").read_bytes())
-    assert set(odds_schema["properties"]) >= {"schema_version", "race_id", "time", "pool", "selection", "odds"}
-    assert odds_schema["properties"]["pool"]["enum"] == ["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
+    assert set(odds_schema["properties"]) >= {"schema_version", "race_id", "time", "is_final", "prices"}
+    price = odds_schema["$defs"]["OddsPrice"]
+    assert set(price["properties"]) >= {"pool", "selection", "odds"}
+    assert price["properties"]["pool"]["enum"] == ["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]

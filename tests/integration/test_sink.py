@@ -22,6 +22,7 @@ from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
 from racelab.kafka import ensure_topics
 from racelab.settings import Settings
+from schemas.records import OddsBoard
 from schemas.topics import TopicCatalogue
 from sinks.db import connect
 
@@ -31,8 +32,8 @@ pytestmark = pytest.mark.integration
 WORLD = World(seed=51)
 
 
-def odds_records(races: int) -> list[tuple[bytes, bytes]]:
-    """(key, JSON) of final odds boards and live snapshots: each one row of odds_snapshots."""
+def odds_records(races: int, prices_per_message: int = 50) -> list[tuple[bytes, bytes]]:
+    """(key, JSON) of odds boards (final boards and live snapshots), cut into messages of a few dozen prices."""
     out = []
     for track, day in (("seoul", date(2024, 12, 14)), ("busan", date(2024, 12, 15)), ("jeju", date(2024, 12, 13))):
         for race in WORLD.races(track, day):
@@ -48,8 +49,10 @@ def odds_records(races: int) -> list[tuple[bytes, bytes]]:
             ):
                 path = endpoint.path if endpoint else ep.LIVE_ODDS_PATH
                 body = envelope.json_body(rows, 1, 5000, len(rows))
-                for record in normalize(body, Context("kra", path, {}, at, race.race_id)).odds:
-                    out.append((race.race_id.encode(), record.model_dump_json().encode()))
+                for board in OddsBoard.boards_of(normalize(body, Context("kra", path, {}, at, race.race_id)).odds):
+                    for i in range(0, len(board.prices), prices_per_message):
+                        part = board.model_copy(update={"prices": board.prices[i : i + prices_per_message]})
+                        out.append((race.race_id.encode(), part.model_dump_json().encode()))
     return out
 
 
@@ -97,8 +100,8 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 def expected_rows(records: list[tuple[bytes, bytes]]) -> int:
     keys = set()
     for _, value in records:
-        r = orjson.loads(value)
-        keys.add((r["race_id"], r["pool"], r["selection"], r["time"]))
+        board = orjson.loads(value)
+        keys |= {(board["race_id"], p["pool"], p["selection"], board["time"]) for p in board["prices"]}
     return len(keys)
 
 
@@ -107,7 +110,7 @@ async def test_kill_9_ten_times_during_a_steady_stream(settings: Settings, db_sc
     records = odds_records(races=14)
     expected = expected_rows(records)
     env = sink_env(settings)
-    producing = asyncio.create_task(stream(settings, records, per_tick=400, tick_s=0.25))
+    producing = asyncio.create_task(stream(settings, records, per_tick=8, tick_s=0.25))
     rng = random.Random(7)
     sink = await start_component("sink", env)
     kills = 0
@@ -136,7 +139,7 @@ async def test_postgres_down_for_30_seconds(settings: Settings, db_schema: str, 
     expected = expected_rows(records)
     sink = await start_component("sink", sink_env(settings))
     postgres = endpoints.local_stack.postgres
-    producing = asyncio.create_task(stream(settings, records, per_tick=300, tick_s=0.25))
+    producing = asyncio.create_task(stream(settings, records, per_tick=6, tick_s=0.25))
     try:
         await asyncio.sleep(4)
         await asyncio.to_thread(postgres.stop, "fast")
@@ -162,7 +165,7 @@ async def test_replay_from_the_beginning_changes_no_count(settings: Settings, db
     await ensure_topics(settings.broker, TopicCatalogue(settings.topics.prefix).all_names(), 4)
     records = odds_records(races=4)
     expected = expected_rows(records)
-    await stream(settings, records, per_tick=2000, tick_s=0)
+    await stream(settings, records, per_tick=40, tick_s=0)
     first = await start_component("sink", sink_env(settings))
     try:
         assert await wait_for_rows(settings, expected) == expected

@@ -13,9 +13,9 @@ from processors.normalize.common import Context
 from producers import endpoints as ep
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
+from racelab.metrics import SinkMetrics
 from racelab.settings import Settings
 from sinks.db import connect
-from sinks.metrics import SinkMetrics
 from sinks.writer import TimescaleWriter, to_row
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,110 @@
+"""Consumer lag and progress of a consumer group, measured from the broker (committed vs end offsets).
+
+Measured outside the worker's own consumer, so it also sees a worker that is alive but no longer consuming
+(the failure readiness exists for). :class:`LagMonitor` keeps the last figures and the time the group last made
+progress: a committed offset moved, or nothing was waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from racelab.metrics import ConsumerMetrics
+from racelab.settings import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicLag:
+    topic: str
+    end: int
+    committed: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - self.committed)
+
+
+async def measure(
+    settings: BrokerSettings, group: str, topics: Iterable[str], timeout_s: float = 5.0
+) -> list[TopicLag]:
+    """End and committed offsets per topic for ``group`` (a partition never committed counts from 0)."""
+    # A consumer that names the group but never subscribes: it reads the group's committed offsets without joining
+    # it, and it never commits (the broker-side admin call is not understood by every Kafka-protocol broker).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    wanted = sorted(set(topics))
+    try:
+        await asyncio.wait_for(consumer.start(), timeout_s)
+        partitions = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_s) if partitions else {}
+        committed = {tp: await asyncio.wait_for(consumer.committed(tp), timeout_s) for tp in partitions}
+    finally:
+        await consumer.stop()
+    per_topic: dict[str, list[int]] = {t: [0, 0] for t in wanted}
+    for tp, end in ends.items():
+        per_topic[tp.topic][0] += end
+        per_topic[tp.topic][1] += committed.get(tp) or 0
+    return [TopicLag(t, end, done) for t, (end, done) in per_topic.items()]
+
+
+@dataclass
+class LagMonitor:
+    """Measures a group's lag every ``interval_s`` and remembers when it last made progress."""
+
+    settings: BrokerSettings
+    group: str
+    topics: list[str]
+    metrics: ConsumerMetrics
+    interval_s: float = 5.0
+    clock: Callable[[], float] = time.time
+    figures: list[TopicLag] = field(default_factory=list)
+    last_progress: float = field(default=0.0)
+    last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.last_progress = self.clock()
+
+    @property
+    def lag(self) -> int:
+        return sum(f.lag for f in self.figures)
+
+    def stalled_for(self) -> float:
+        """Seconds without progress while messages wait (0 when nothing waits)."""
+        return 0.0 if self.lag == 0 else max(0.0, self.clock() - self.last_progress)
+
+    def update(self, figures: list[TopicLag]) -> None:
+        before = {f.topic: f.committed for f in self.figures}
+        moved = any(before.get(f.topic, -1) != f.committed for f in figures)
+        self.figures = figures
+        if moved or self.lag == 0:
+            self.last_progress = self.clock()
+        for f in figures:
+            self.metrics.lag.labels(self.group, f.topic).set(f.lag)
+            self.metrics.committed.labels(self.group, f.topic).set(f.committed)
+        self.metrics.last_progress.labels(self.group).set(self.last_progress)
+
+    async def poll_once(self) -> None:
+        try:
+            self.update(await measure(self.settings, self.group, self.topics))
+            self.last_error = None
+        except (KafkaError, OSError, TimeoutError) as exc:
+            self.last_error = f"cannot measure lag ({exc.__class__.__name__})"
+            log.warning("%s of group %s", self.last_error, self.group)
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.interval_s)

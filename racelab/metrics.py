@@ -1,0 +1,219 @@
+"""Every Prometheus metric of the pipeline, in one place (bounded labels: sources, kinds, tables, stages, outcomes).
+
+Each long-running process exposes the process-wide registry on ``/metrics`` (see :mod:`racelab.ops`). Tests build
+the groups on a registry of their own. Names are a contract with ``deploy/prometheus/rules.yml`` and the Grafana
+dashboards in ``deploy/grafana/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _Freshness(Collector):
+    """``racelab_data_freshness_seconds``: seconds since the last successful collection, per source and kind."""
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], float] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "racelab_data_freshness_seconds",
+            "Seconds since the last successful collection per source and kind",
+            labels=["source", "kind"],
+        )
+        now = time.time()
+        for (source, kind), at in sorted(self.last.items()):
+            family.add_metric([source, kind], max(0.0, now - at))
+        yield family
+
+
+class ProducerMetrics:
+    """Polls, upstream API calls, failures and raw messages of the producers."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.polls = Counter(
+            "racelab_polls",
+            "Collections (all pages of one call) by outcome",
+            ["source", "kind", "outcome"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "racelab_upstream_request_seconds",
+            "Latency of one upstream HTTP request",
+            ["source", "kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "racelab_upstream_retries", "Upstream requests retried", ["source", "kind"], registry=registry
+        )
+        self.failures = Counter(
+            "racelab_collection_failures",
+            "Calls that still failed after all tries (recorded in ingestion_failures)",
+            ["source", "kind"],
+            registry=registry,
+        )
+        self.raw_messages = Counter(
+            "racelab_raw_messages_produced", "Raw messages acknowledged by the broker", ["kind"], registry=registry
+        )
+        self.last_success = Gauge(
+            "racelab_last_success_timestamp_seconds",
+            "Unix time of the last successful collection per source and kind",
+            ["source", "kind"],
+            registry=registry,
+        )
+        self._freshness = _Freshness()
+        registry.register(self._freshness)
+
+    def succeeded(self, source: str, kind: str, pages: int) -> None:
+        now = time.time()
+        self.polls.labels(source, kind, "ok").inc()
+        self.raw_messages.labels(kind).inc(pages)
+        self.last_success.labels(source, kind).set(now)
+        self._freshness.last[(source, kind)] = now
+
+    def failed(self, source: str, kind: str) -> None:
+        self.polls.labels(source, kind, "failed").inc()
+        self.failures.labels(source, kind).inc()
+
+
+class ProcessorMetrics:
+    """Raw messages consumed, records normalized and dead letters of the processors."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.consumed = Counter(
+            "racelab_raw_messages_consumed", "Raw messages handled by the processors", ["kind"], registry=registry
+        )
+        self.normalized = Counter(
+            "racelab_records_normalized", "Normalized records delivered", ["kind"], registry=registry
+        )
+        self.batch_seconds = Histogram(
+            "racelab_processor_batch_seconds",
+            "Time to normalize and deliver one batch of raw messages",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dead_letters = dead_letter_counter(registry)
+
+
+_DLQ: dict[int, Counter] = {}
+
+
+def dead_letter_counter(registry: CollectorRegistry = REGISTRY) -> Counter:
+    """``racelab_dlq_records_total`` by kind and stage: one family per registry, shared by processors and sink."""
+    counter = _DLQ.get(id(registry))
+    if counter is None:
+        counter = Counter(
+            "racelab_dlq_records",
+            "Records sent to a dead-letter topic by kind and stage",
+            ["kind", "stage"],
+            registry=registry,
+        )
+        _DLQ[id(registry)] = counter
+    return counter
+
+
+class SinkMetrics:
+    """Rows, batches, retries and database errors of the sink."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.rows_written = Counter(
+            "racelab_sink_rows_written", "Rows written (inserted or updated) per table", ["table"], registry=registry
+        )
+        self.rows_rejected = Counter(
+            "racelab_sink_rows_rejected", "Records sent to the DLQ by the sink per table", ["table"], registry=registry
+        )
+        self.batch_size = Histogram(
+            "racelab_sink_batch_records",
+            "Records per written batch",
+            buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 25000),
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "racelab_sink_batch_seconds",
+            "Time to write a batch, retries included",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.retries = Counter(
+            "racelab_sink_retries",
+            "Batch write attempts retried because the database was unavailable",
+            registry=registry,
+        )
+        self.db_errors = Counter("racelab_sink_db_errors", "Database errors by kind", ["kind"], registry=registry)
+        self.last_commit = Gauge(
+            "racelab_sink_last_commit_timestamp_seconds", "Unix time of the last committed batch", registry=registry
+        )
+        self.dead_letters = dead_letter_counter(registry)
+
+
+class ConsumerMetrics:
+    """Lag and progress of a consumer group (processors and sink), per topic (summed over its partitions)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.lag = Gauge(
+            "racelab_consumer_lag",
+            "Messages not yet committed (end offset - committed offset) per group and topic",
+            ["group", "topic"],
+            registry=registry,
+        )
+        self.committed = Gauge(
+            "racelab_consumer_committed_offset",
+            "Sum of committed offsets per group and topic",
+            ["group", "topic"],
+            registry=registry,
+        )
+        self.last_progress = Gauge(
+            "racelab_consumer_last_progress_timestamp_seconds",
+            "Unix time a committed offset last moved (or lag was last zero) per group",
+            ["group"],
+            registry=registry,
+        )
+
+
+class ControlApiMetrics:
+    """Requests to the control API by route template and status code."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.requests = Counter(
+            "racelab_control_requests", "Control API requests", ["route", "status"], registry=registry
+        )
+
+
+@functools.cache
+def producer_metrics() -> ProducerMetrics:
+    """The process's producer metrics on the default registry (created once)."""
+    return ProducerMetrics()
+
+
+@functools.cache
+def processor_metrics() -> ProcessorMetrics:
+    """The process's processor metrics on the default registry (created once)."""
+    return ProcessorMetrics()
+
+
+@functools.cache
+def sink_metrics() -> SinkMetrics:
+    """The process's sink metrics on the default registry (created once)."""
+    return SinkMetrics()
+
+
+@functools.cache
+def consumer_metrics() -> ConsumerMetrics:
+    """The process's consumer-group metrics on the default registry (created once)."""
+    return ConsumerMetrics()
+
+
+@functools.cache
+def control_api_metrics() -> ControlApiMetrics:
+    """The control API's metrics on the default registry (created once)."""
+    return ControlApiMetrics()

@@ -1,0 +1,116 @@
+"""The operations endpoints of every long-running process: ``/metrics``, ``/healthz`` (liveness), ``/readyz``.
+
+Liveness answers as long as the process's event loop does. Readiness runs the process's checks (broker reachable,
+database reachable, consumer group not stalled) and answers 503 with the failing ones. The server runs inside the
+process's own event loop (aiohttp), so a blocked loop fails liveness too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from racelab.health import check_broker, check_database
+from racelab.lag import LagMonitor
+from racelab.settings import Settings
+
+log = logging.getLogger(__name__)
+Check = Callable[[], Awaitable[tuple[str, bool, str]]]
+
+
+def broker_check(settings: Settings) -> Check:
+    async def check() -> tuple[str, bool, str]:
+        try:
+            ok, detail = await asyncio.wait_for(check_broker(settings), settings.ops.check_timeout_s)
+        except TimeoutError:
+            ok, detail = False, f"no answer from {settings.broker.bootstrap_servers} within the check timeout"
+        return "broker", ok, detail
+
+    return check
+
+
+def database_check(settings: Settings) -> Check:
+    async def check() -> tuple[str, bool, str]:
+        try:
+            ok, detail = await asyncio.wait_for(check_database(settings), settings.ops.check_timeout_s)
+        except TimeoutError:
+            ok, detail = False, f"no answer from {settings.database.display_url()} within the check timeout"
+        return "database", ok, detail
+
+    return check
+
+
+def progress_check(monitor: LagMonitor, stuck_after_s: float) -> Check:
+    async def check() -> tuple[str, bool, str]:
+        stalled = monitor.stalled_for()
+        if stalled > stuck_after_s:
+            return (
+                "consumer",
+                False,
+                f"group {monitor.group}: {monitor.lag} message(s) waiting and no committed offset moved for "
+                f"{stalled:.0f}s",
+            )
+        return "consumer", True, f"group {monitor.group}: lag {monitor.lag}"
+
+    return check
+
+
+async def run_checks(checks: Sequence[Check]) -> tuple[bool, dict[str, dict[str, object]]]:
+    results = await asyncio.gather(*(c() for c in checks))
+    body = {name: {"ok": ok, "detail": detail} for name, ok, detail in results}
+    return all(ok for _, ok, _ in results), body
+
+
+def ops_routes(checks: Sequence[Check], registry: CollectorRegistry = REGISTRY) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    @routes.get("/metrics")
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @routes.get("/healthz")
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    @routes.get("/readyz")
+    async def readyz(request: web.Request) -> web.Response:
+        ready, body = await run_checks(checks)
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": body}, status=200 if ready else 503
+        )
+
+    return routes
+
+
+@dataclass
+class OpsServer:
+    """Serves the ops endpoints on ``host:port`` (port 0 picks a free one; :attr:`port` tells which)."""
+
+    host: str
+    port: int
+    checks: Sequence[Check]
+    registry: CollectorRegistry = REGISTRY
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.add_routes(ops_routes(self.checks, self.registry))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("metrics and health on http://%s:%d (/metrics /healthz /readyz)", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

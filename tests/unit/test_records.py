@@ -1,0 +1,50 @@
+"""Odds boards: grouping of validated rows into messages and back into table rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.records import OddsBoard, OddsRecord
+
+AT = datetime(2024, 12, 14, 5, 0, tzinfo=UTC)
+
+
+def row(race: str, pool: str, selection: str, odds: float, at: datetime = AT, final: bool = False) -> OddsRecord:
+    return OddsRecord(race_id=race, time=at, pool=pool, selection=selection, odds=odds, is_final=final, source="kra")
+
+
+def test_boards_group_by_race_time_and_finality_and_give_back_the_same_rows():
+    rows = [
+        row("horse-seoul-1-20241214", "WIN", "3", 2.5),
+        row("horse-seoul-2-20241214", "WIN", "1", 4.0),
+        row("horse-seoul-1-20241214", "QNL", "3-7", 12.5),
+        row("horse-seoul-1-20241214", "WIN", "3", 2.4, at=AT.replace(minute=5)),
+        row("horse-seoul-1-20241214", "WIN", "3", 2.3, final=True),
+    ]
+    boards = OddsBoard.boards_of(rows)
+    assert [(b.race_id, b.time.minute, b.is_final, len(b.prices)) for b in boards] == [
+        ("horse-seoul-1-20241214", 0, False, 2),
+        ("horse-seoul-2-20241214", 0, False, 1),
+        ("horse-seoul-1-20241214", 5, False, 1),
+        ("horse-seoul-1-20241214", 0, True, 1),
+    ]
+    again = [r for b in boards for r in OddsBoard.model_validate_json(b.model_dump_json()).records()]
+    assert sorted(again, key=repr) == sorted(rows, key=repr)
+
+
+def test_a_board_needs_prices_and_valid_selections():
+    with pytest.raises(ValidationError):
+        OddsBoard(race_id="horse-seoul-1-20241214", time=AT, is_final=False, source="kra", prices=[])
+    with pytest.raises(ValidationError):
+        OddsBoard.model_validate(
+            {
+                "race_id": "horse-seoul-1-20241214",
+                "time": AT.isoformat(),
+                "is_final": False,
+                "source": "kra",
+                "prices": [{"pool": "WIN", "selection": "three", "odds": 2.0}],
+            }
+        )
