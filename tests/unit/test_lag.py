@@ -1,0 +1,45 @@
+"""LagMonitor's bookkeeping: lag per topic, progress, and the stalled time readiness reads."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from racelab.lag import LagMonitor, TopicLag
+from racelab.metrics import ConsumerMetrics
+from racelab.settings import BrokerSettings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def monitor(clock: Clock, registry: CollectorRegistry) -> LagMonitor:
+    return LagMonitor(BrokerSettings(), "g", ["a", "b"], ConsumerMetrics(registry), clock=clock)
+
+
+def test_stalled_only_while_messages_wait_and_no_offset_moves():
+    clock, registry = Clock(), CollectorRegistry()
+    m = monitor(clock, registry)
+    m.update([TopicLag("a", 10, 10), TopicLag("b", 5, 5)])
+    assert m.lag == 0 and m.stalled_for() == 0
+    clock.now += 30
+    m.update([TopicLag("a", 20, 12), TopicLag("b", 5, 5)])  # a's committed offset moved: progress
+    assert m.lag == 8 and m.stalled_for() == 0
+    clock.now += 30
+    m.update([TopicLag("a", 25, 12), TopicLag("b", 5, 5)])  # nothing moved, 13 waiting
+    assert m.lag == 13 and m.stalled_for() == 30
+    clock.now += 100
+    assert m.stalled_for() == 130
+    m.update([TopicLag("a", 25, 25), TopicLag("b", 5, 5)])
+    assert m.lag == 0 and m.stalled_for() == 0
+    assert registry.get_sample_value("racelab_consumer_lag", {"group": "g", "topic": "a"}) == 0
+    assert registry.get_sample_value("racelab_consumer_committed_offset", {"group": "g", "topic": "a"}) == 25
+    assert registry.get_sample_value("racelab_consumer_last_progress_timestamp_seconds", {"group": "g"}) == clock.now
+
+
+def test_lag_never_negative_when_the_broker_reports_an_end_below_the_commit():
+    assert TopicLag("a", end=4, committed=5).lag == 0
