@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -105,12 +106,12 @@ class ProcessorMetrics:
         self.dead_letters = dead_letter_counter(registry)
 
 
-_DLQ: dict[int, Counter] = {}
+_DLQ: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 
 
 def dead_letter_counter(registry: CollectorRegistry = REGISTRY) -> Counter:
     """``racelab_dlq_records_total`` by kind and stage: one family per registry, shared by processors and sink."""
-    counter = _DLQ.get(id(registry))
+    counter = _DLQ.get(registry)
     if counter is None:
         counter = Counter(
             "racelab_dlq_records",
@@ -118,7 +119,7 @@ def dead_letter_counter(registry: CollectorRegistry = REGISTRY) -> Counter:
             ["kind", "stage"],
             registry=registry,
         )
-        _DLQ[id(registry)] = counter
+        _DLQ[registry] = counter
     return counter
 
 

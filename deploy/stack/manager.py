@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.stack.broker import TansuBroker
+from deploy.stack.errors import StackError
 from deploy.stack.postgres import PostgresCluster
+from deploy.stack.prometheus import PrometheusInstall
 from deploy.stack.timescaledb import TimescaleBuild
 from racelab.settings import STACK_ENV_FILE, StackSettings
 
@@ -24,6 +26,8 @@ LOCAL_BROKER_ENV = {
     "RACELAB_BROKER__IDEMPOTENCE": "false",
     "RACELAB_BROKER__SESSION_TIMEOUT_MS": "6000",
     "RACELAB_BROKER__REBALANCE_TIMEOUT_MS": "4000",
+    # Tansu holds an empty fetch for the whole wait even when data arrives: keep the wait (and the latency) short.
+    "RACELAB_BROKER__FETCH_MAX_WAIT_MS": "50",
 }
 
 
@@ -56,6 +60,7 @@ class LocalStack:
             password=str(state.get("postgres_password") or ""),
         )
         self.timescale = TimescaleBuild(self.home, settings.postgres_bin_dir)
+        self.prometheus = PrometheusInstall(self.home)
 
     @property
     def state_file(self) -> Path:
@@ -98,6 +103,10 @@ class LocalStack:
         changed = False
         self.home.mkdir(parents=True, exist_ok=True)
         self.timescale.ensure()
+        try:
+            self.prometheus.ensure()
+        except StackError as exc:  # a tool for tests and the demo: the broker and the database still start
+            log.warning("%s; 'racelab stack status' shows it missing", exc)
         if not self.postgres.running():
             self.postgres.init()
             self.postgres.start(timeout=self.settings.start_timeout_s)
@@ -111,7 +120,7 @@ class LocalStack:
         return changed
 
     def status(self) -> list[ComponentStatus]:
-        """Current status of each component."""
+        """Current status of each component; Prometheus is a tool the stack provides, "up" when it is there."""
         return [
             ComponentStatus(
                 "broker",
@@ -125,7 +134,18 @@ class LocalStack:
                 f"127.0.0.1:{self.postgres.port}",
                 "timescaledb available" if self.timescale.installed() else "timescaledb missing",
             ),
+            self._prometheus_status(),
         ]
+
+    def _prometheus_status(self) -> ComponentStatus:
+        found = self.prometheus.located()
+        if found is None:
+            return ComponentStatus("prometheus", False, "-", "missing (racelab stack up fetches it)")
+        try:
+            detail = f"available, {found.version()} (a tool, not started)"
+        except StackError as exc:
+            return ComponentStatus("prometheus", False, str(found.prometheus.parent), str(exc))
+        return ComponentStatus("prometheus", True, str(found.prometheus.parent), detail)
 
     def down(self, purge: bool = False) -> None:
         """Stop both components; ``purge`` also deletes the database files and the endpoints file."""

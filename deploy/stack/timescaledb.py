@@ -18,34 +18,13 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.stack.apt import PrivateApt
 from deploy.stack.errors import StackError
 from deploy.stack.process import is_root, run
 
 log = logging.getLogger(__name__)
 COMPONENT = "timescaledb"
 SOURCE_SUITE = "trixie"
-KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
-APT_SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
-
-
-def debian_archive_uri(files: list[Path] | None = None) -> str:
-    """The Debian archive address the machine's apt already uses (``.../debian``, not the security archive)."""
-    for path in files or APT_SOURCES:
-        if not path.is_file() or path.suffix not in {".list", ".sources"}:
-            continue
-        text = path.read_text(errors="replace")
-        candidates = (
-            re.findall(r"^URIs:\s*(\S+)", text, re.M)
-            if path.suffix == ".sources"
-            else re.findall(r"^deb(?:-src)?\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.M)
-        )
-        for uri in candidates:
-            if re.search(r"/debian/?$", uri):
-                return str(uri).rstrip("/")
-    raise StackError(
-        "no Debian archive found in the apt sources; cannot fetch the timescaledb source package",
-        component=COMPONENT,
-    )
 
 
 @dataclass
@@ -113,35 +92,11 @@ class TimescaleBuild:
         tarballs = sorted(src.glob("timescaledb_*.orig.tar.*"))
         if tarballs:
             return tarballs[-1]
-        apt_dir = self.cache / "apt"
-        for sub in ("lists/partial", "archives/partial"):
-            (apt_dir / sub).mkdir(parents=True, exist_ok=True)
-        sources = apt_dir / "sources.list"
-        sources.write_text(f"deb-src [signed-by={KEYRING}] {debian_archive_uri()} {SOURCE_SUITE} main\n")
-        options = [
-            "-o",
-            f"Dir::Etc::sourcelist={sources}",
-            "-o",
-            "Dir::Etc::sourceparts=/dev/null",
-            "-o",
-            f"Dir::State::Lists={apt_dir / 'lists'}",
-            "-o",
-            f"Dir::Cache={apt_dir}",
-            "-o",
-            "Acquire::Languages=none",
-            "-o",
-            "APT::Sandbox::User=root",
-        ]
+        apt = PrivateApt(self.cache / "apt", COMPONENT, self.log_file)
+        apt.configure("deb-src", SOURCE_SUITE)
         log.info("fetching the timescaledb source package (Debian %s)", SOURCE_SUITE)
-        for args in (["update"], ["source", "--download-only", "timescaledb"]):
-            src.mkdir(parents=True, exist_ok=True)
-            result = run(["apt-get", *options, *args], cwd=src, log=self.log_file)
-            if result.returncode != 0:
-                raise StackError(
-                    f"apt-get {args[0]} for the source package failed",
-                    component=COMPONENT,
-                    log_file=str(self.log_file),
-                )
+        apt.run("update", cwd=src)
+        apt.run("source", "--download-only", "timescaledb", cwd=src)
         tarballs = sorted(src.glob("timescaledb_*.orig.tar.*"))
         if not tarballs:
             raise StackError("the source package has no orig tarball", component=COMPONENT, log_file=str(self.log_file))

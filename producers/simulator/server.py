@@ -123,7 +123,7 @@ class Simulator:
         if len(round_no) != 2 or (race_no is not None and len(race_no) != 2):
             return [], 0, 0, 0  # the real gateway: "9" finds nothing, "09" finds the rows
         now = self.clock.now()
-        days = [int(day_no)] if day_no else [1, 2, 3]
+        days = [int(day_no)] if day_no else list(range(1, 8))  # a round has up to 7 race days (every-day mode)
         races: list[Race] = []
         for d in days:
             day = self.world.day_of_round(race_type, int(year), int(round_no), d)

@@ -1,0 +1,132 @@
+"""The shipped Prometheus rules and Grafana dashboards against the metric catalogue and the deploy files."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from racelab.metrics import ConsumerMetrics, ControlApiMetrics, ProcessorMetrics, ProducerMetrics, SinkMetrics
+from racelab.settings import ApiSettings, OpsSettings
+from tests.promql import (
+    CONFIG_FILE,
+    DEPLOY,
+    dashboard_expressions,
+    load_dashboards,
+    load_rules,
+    metric_names,
+    rule_expressions,
+    selectors,
+    shipped_expressions,
+    substitute_grafana_variables,
+    with_bool,
+)
+
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"), "gauge": ("",)}
+PROMETHEUS_OWN = {"up", "ALERTS"}
+
+
+def catalogue_series() -> set[str]:
+    """Every series name the metric groups of racelab.metrics can export."""
+    registry = CollectorRegistry()
+    processor = ProcessorMetrics(registry)
+    groups = [ProducerMetrics(registry), processor, SinkMetrics(registry), ConsumerMetrics(registry)]
+    groups.append(ControlApiMetrics(registry))
+    families = [*registry.collect(), *processor.dead_letters.describe()]
+    return {family.name + suffix for family in families for suffix in SUFFIXES[family.type]}
+
+
+def test_selectors_skip_functions_aggregations_and_label_lists():
+    expr = (
+        'histogram_quantile(0.95, sum by (source, le) (rate(a_bucket{kind="odds", x!="}"}[5m] offset 1h)))'
+        " / on (source) group_left (kind) max without (instance) (b) and ignoring (le) c:rec:max > 0"
+    )
+    assert selectors(expr) == ['a_bucket{kind="odds", x!="}"}', "b", "c:rec:max"]
+    assert metric_names('sum(rate(x_total[1m])) by (job) or vector(0) unless {__name__=~"y.*"}') == {"x_total"}
+    assert metric_names("time() - max(z_seconds)") == {"z_seconds"}
+
+
+def test_with_bool_keeps_every_series_and_leaves_matchers_alone():
+    assert with_bool('a{b!="c"} > 0 and on (d) e == 1') == 'a{b!="c"} > bool 0 and on (d) e == bool 1'
+    assert with_bool("a > bool 0") == "a > bool 0"
+    assert with_bool("sum by (x) (a)") == "sum by (x) (a)"
+
+
+def test_dashboard_targets_are_found_in_rows_and_intervals_substituted():
+    dashboard = {
+        "uid": "d",
+        "panels": [
+            {"title": "p", "targets": [{"refId": "A", "expr": "rate(a_total[$__rate_interval])"}]},
+            {"type": "row", "panels": [{"title": "q", "targets": [{"refId": "B", "expr": "b[${__range}]"}]}]},
+            {"title": "text", "type": "text"},
+        ],
+    }
+    found = dashboard_expressions(dashboard)
+    assert [(e.name, e.expr) for e in found] == [("d/p/A", "rate(a_total[1m])"), ("d/q/B", "b[1h]")]
+
+
+def test_a_dashboard_variable_without_a_value_is_an_error():
+    with pytest.raises(ValueError, match=r"\$job"):
+        substitute_grafana_variables('up{job="$job"}')
+
+
+def test_every_metric_the_rules_and_dashboards_use_is_exported_or_recorded():
+    expressions = shipped_expressions()
+    recorded = {e.name for e in expressions if e.kind == "record"}
+    known = catalogue_series() | recorded | PROMETHEUS_OWN
+    unknown = {(e.origin, name) for e in expressions for name in metric_names(e.expr) if name not in known}
+    assert not unknown
+    assert len([e for e in expressions if e.kind == "panel"]) >= 20
+
+
+def test_every_alert_has_a_duration_a_severity_and_both_annotations():
+    rules = load_rules()
+    alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+    assert {a["alert"] for a in alerts} >= {
+        "RacelabPollSuccessRateLow",
+        "RacelabOddsStale",
+        "RacelabDeadLettersGrowing",
+        "RacelabConsumerLagGrowing",
+        "RacelabConsumerStalled",
+        "RacelabWorkerDown",
+        "RacelabSinkDatabaseErrors",
+    }
+    for alert in alerts:
+        assert "for" in alert, alert["alert"]
+        assert alert["labels"]["severity"] in {"warning", "critical"}, alert["alert"]
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"], alert["alert"]
+    assert len(rule_expressions(rules)) == sum(len(g["rules"]) for g in rules["groups"])
+
+
+def test_dashboards_query_the_provisioned_datasource():
+    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = provisioned["datasources"][0]["uid"]
+    for dashboard in load_dashboards():
+        panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+        assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+        for panel in panels:
+            assert panel["datasource"] == {"type": "prometheus", "uid": uid}, panel["title"]
+            assert all(t["datasource"]["uid"] == uid for t in panel["targets"]), panel["title"]
+
+
+def test_scrape_jobs_use_the_ops_and_api_ports_and_load_the_rules():
+    config = yaml.safe_load(CONFIG_FILE.read_text())
+    assert config["rule_files"] == ["rules.yml"]
+    ports = {
+        job["job_name"]: {int(t.rsplit(":", 1)[1]) for c in job["static_configs"] for t in c["targets"]}
+        for job in config["scrape_configs"]
+    }
+    ops = OpsSettings()
+    assert ports["producers"] == {ops.producers_port}
+    assert ports["processors"] == {ops.processors_port}
+    assert ports["sink"] == {ops.sink_port}
+    assert ports["api"] == {ApiSettings().port}
+
+
+def test_compose_mounts_the_grafana_provisioning_and_the_dashboards():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1) for volume in compose["services"]["grafana"]["volumes"])
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    providers = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/racelab.yml").read_text())["providers"]
+    assert mounts["./grafana/dashboards"] == providers[0]["options"]["path"]
+    assert all((DEPLOY / source).is_dir() for source in mounts)
