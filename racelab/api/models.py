@@ -1,0 +1,295 @@
+"""Request and response bodies of the control API, and the race id it validates.
+
+JSON field names follow the seed's contract (camelCase: ``raceIds``, ``raceTypes``, ``errorMessage``); request
+bodies also accept the snake_case spelling (``race_ids``, ``race_types``). Every answer is an envelope
+``{"success", "data", "error", "timestamp"}``; ``error`` is ``{"code", "message"}`` when something went wrong.
+Validation messages never repeat the submitted values, so nothing a caller sent (a pasted key, say) is echoed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from producers.plans import TRACKS_BY_TYPE
+from schemas.records import RACE_ID_PATTERN
+from schemas.topics import Kind
+
+RaceType = Literal["horse", "cycle", "boat"]
+MAX_RACE_IDS = 200
+RACE_ID_FORMAT = "{race_type}-{track_code}-{race_no}-{YYYYMMDD}, e.g. horse-seoul-3-20241210"
+_RACE_ID = re.compile(RACE_ID_PATTERN)
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+@dataclass(frozen=True)
+class RaceKey:
+    """A race id taken apart."""
+
+    race_id: str
+    race_type: RaceType
+    track: str
+    race_no: int
+    day: dt.date
+
+
+def parse_race_id(text: str) -> RaceKey:
+    """Split and check a race id; ``ValueError`` (without the input in its message) when it is not one."""
+    if not _RACE_ID.fullmatch(text):
+        raise ValueError(f"not a race id: expected {RACE_ID_FORMAT}")
+    race_type, rest = text.split("-", 1)
+    track, race_no, day_text = rest.rsplit("-", 2)
+    if track not in TRACKS_BY_TYPE[race_type]:
+        raise ValueError(f"unknown {race_type} track code (one of {', '.join(TRACKS_BY_TYPE[race_type])})")
+    if int(race_no) < 1:
+        raise ValueError("race number must be 1 or more")
+    try:
+        day = dt.date(int(day_text[:4]), int(day_text[4:6]), int(day_text[6:]))
+    except ValueError:
+        raise ValueError("the date part is not a calendar date (YYYYMMDD)") from None
+    return RaceKey(text, race_type, track, int(race_no), day)  # type: ignore[arg-type]
+
+
+def _checked_race_id(text: str) -> str:
+    parse_race_id(text)
+    return text
+
+
+RaceId = Annotated[str, AfterValidator(_checked_race_id), Field(json_schema_extra={"pattern": RACE_ID_PATTERN})]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- requests ----------------------------------------------------------------------------------------------------
+class ScheduleTrigger(_Request):
+    """Body of ``POST /api/ingestion/trigger/schedules`` (optional as a whole)."""
+
+    date: dt.date | None = Field(
+        default=None,
+        description="race day YYYY-MM-DD; default: today in Asia/Seoul (on the producers' clock)",
+        examples=["2024-12-10"],
+    )
+    race_types: list[RaceType] | None = Field(
+        default=None,
+        min_length=1,
+        validation_alias=AliasChoices("raceTypes", "race_types"),
+        description="race types to collect (also accepted as race_types); default: every configured type",
+    )
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_day(cls, value: object) -> object:
+        if value is not None and not (isinstance(value, str) and _ISO_DAY.match(value)):
+            raise ValueError("date must be a string YYYY-MM-DD")
+        return value
+
+
+class RaceTrigger(_Request):
+    """Body of ``POST /api/ingestion/trigger/{entries,odds,results}``."""
+
+    race_ids: list[RaceId] = Field(
+        min_length=1,
+        max_length=MAX_RACE_IDS,
+        validation_alias=AliasChoices("raceIds", "race_ids"),
+        description=f"race ids ({RACE_ID_FORMAT}); also accepted as race_ids; repeats are ignored",
+        examples=[["horse-seoul-1-20241210", "horse-seoul-2-20241210"]],
+    )
+
+    @field_validator("race_ids")
+    @classmethod
+    def _once_each(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(values))
+
+    def races(self) -> list[RaceKey]:
+        return [parse_race_id(r) for r in self.race_ids]
+
+
+# ---- answers -----------------------------------------------------------------------------------------------------
+class ErrorDetail(_Body):
+    """One reason a request was rejected (location and message; the submitted value is never repeated)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorInfo(_Body):
+    """What went wrong: a stable code and a human message."""
+
+    code: str = Field(examples=["UNAUTHORIZED"])
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class Envelope(_Body):
+    """Fields every answer has."""
+
+    success: bool
+    error: ErrorInfo | None = None
+    timestamp: dt.datetime = Field(
+        default_factory=lambda: dt.datetime.now(dt.UTC), description="when the answer was made (RFC 3339, UTC)"
+    )
+
+
+class ErrorResponse(Envelope):
+    """An answer without data (``success`` is false)."""
+
+    data: None = None
+
+
+class CallOutcome(_Body):
+    """One upstream call a trigger planned, and what became of it."""
+
+    source: str = Field(examples=["kra"])
+    kind: Kind
+    endpoint: str = Field(examples=["API299/Race_Result_total"])
+    message_key: str = Field(description="key of its raw messages (race id, or source:track:YYYYMMDD)")
+    params: dict[str, str] = Field(description="request parameters (never the service key)")
+    outcome: Literal["collected", "failed", "skipped"]
+    reason: str | None = Field(default=None, description="why a call was skipped")
+    pages: int | None = Field(default=None, description="raw messages published (one per page)")
+    items: int | None = Field(default=None, description="rows in those pages")
+    failure_id: int | None = Field(default=None, description="the ingestion_failures row of a failed call")
+
+
+COUNTS_DOC = (
+    "Counted in upstream calls. collected: calls made now that succeeded, every page of them acknowledged by the "
+    "broker on the raw topic (an answer with no rows yet counts, with pages 1 and items 0); skipped: planned calls "
+    "not made, because the same call (same source, endpoint and parameters) was already made for another race of "
+    "this request (day-wide calls serve every race of a track and day) or because it is not due (result details "
+    "before the result is final); errors: calls that still failed after all their tries, each recorded in "
+    "ingestion_failures (failureId) and alerted exactly like a scheduled poll. collected + skipped + errors = "
+    "calls planned."
+)
+
+
+class CollectionData(_Body):
+    """What a trigger or a retry did."""
+
+    model_config = ConfigDict(json_schema_extra={"description": COUNTS_DOC})
+
+    collected: int = Field(description="calls that succeeded and were published")
+    skipped: int = Field(description="planned calls not made (a repeat of another call, or not due)")
+    errors: int = Field(description="calls that failed after all tries (recorded as ingestion failures)")
+    messages: int | None = Field(default=None, description="raw messages published (pages of collected calls)")
+    calls: list[CallOutcome] = Field(default_factory=list)
+
+
+class CollectionResponse(Envelope):
+    """Answer of a trigger. ``success`` is false when any call failed (``error.code`` COLLECTION_FAILED)."""
+
+    data: CollectionData
+
+
+class RetryData(CollectionData):
+    """What a retry of a recorded failure did."""
+
+    failure_id: int
+    resolved: bool = Field(description="whether the failure is resolved now")
+
+
+class RetryResponse(Envelope):
+    """Answer of a failure retry."""
+
+    data: RetryData
+
+
+class FailureItem(_Body):
+    """A row of ``ingestion_failures``: a call that still failed after all its tries."""
+
+    id: int
+    source: str
+    kind: Kind
+    endpoint: str
+    params: dict[str, str]
+    message_key: str | None
+    error_class: str = Field(examples=["UpstreamUnavailable"])
+    error_code: str | None = Field(description="the API's result code, if it sent one")
+    error_message: str
+    http_status: int | None
+    attempts: int = Field(description="tries of the last failed collection")
+    occurrences: int = Field(description="collections of the same call that failed while the row was open")
+    retry_count: int
+    max_retries: int = Field(description="the recovery job stops retrying after this many retries")
+    resolved: bool
+    resolved_at: dt.datetime | None
+    created_at: dt.datetime = Field(description="first failure")
+    last_failed_at: dt.datetime
+    last_retry_at: dt.datetime | None
+
+
+class FailuresResponse(Envelope):
+    """Answer of the failure list (newest failure first)."""
+
+    data: list[FailureItem]
+
+
+class SourceKindStatus(_Body):
+    """Collections of one source and kind for the race day."""
+
+    source: str
+    kind: Kind
+    collected: int = Field(description="successful collections (calls) about this race day")
+    failed: int = Field(description="failed collections (calls, retries included) about this race day")
+    success_rate: float | None = Field(description="collected / (collected + failed), 0..1; null without calls")
+    messages: int = Field(description="raw messages published by those collections")
+    last_success_at: dt.datetime | None = Field(description="last successful collection about this race day")
+    freshness_seconds: float | None = Field(description="seconds since lastSuccessAt (wall clock)")
+    open_failures: int = Field(description="unresolved ingestion failures of this source and kind, any day")
+
+
+class DlqStatus(_Body):
+    """Dead letters of one DLQ topic."""
+
+    topic: str
+    kind: Kind
+    total: int = Field(description="records on the topic")
+    on_date: int = Field(description="records whose first failure was on the race day (Asia/Seoul)")
+
+
+class StatusSummary(_Body):
+    """Rows stored for the race day (the seed's summary)."""
+
+    total_races: int = Field(description="races rows of the day, placeholders included")
+    schedules_collected: int = Field(description="races of the day known from a schedule (status not unknown)")
+    entries_collected: int = Field(description="entries rows of the day's races")
+    odds_snapshots: int = Field(description="odds_snapshots rows of the day's races")
+    results_collected: int = Field(description="results rows of the day's races")
+    failure_count: int = Field(description="unresolved ingestion failures, any day")
+
+
+class LastCollection(_Body):
+    """Last successful collection about the race day, per kind (any source)."""
+
+    schedules: dt.datetime | None = None
+    entries: dt.datetime | None = None
+    odds: dt.datetime | None = None
+    results: dt.datetime | None = None
+
+
+class StatusData(_Body):
+    """Status of collection for one race day."""
+
+    date: dt.date
+    summary: StatusSummary
+    last_collection: LastCollection
+    sources: list[SourceKindStatus]
+    dlq: list[DlqStatus] | None = Field(description="null when the broker could not be read (see warnings)")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class StatusResponse(Envelope):
+    """Answer of the status."""
+
+    data: StatusData
