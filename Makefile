@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client bench-processors bench-sink bench-e2e
+	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -46,8 +46,8 @@ test-integration: stack-up  ## integration tests against the real broker and dat
 test: lint typecheck stack-up  ## everything CI runs: lint, types, unit, integration
 	$(BIN)/pytest -q
 
-demo: migrate  ## bring up the local stack, migrate, and check it answers
-	$(BIN)/racelab check
+demo: install  ## the whole pipeline on a simulated race day (local stack, simulator, every worker, control API)
+	$(BIN)/racelab demo
 
 simulator: install  ## run the KRA/KSPO simulator on 127.0.0.1:8089
 	$(BIN)/racelab simulator
@@ -63,3 +63,9 @@ bench-sink: stack-up  ## odds rows/s of the sink writer into the real hypertable
 
 bench-e2e: stack-up  ## raw odds -> processors -> sink -> TimescaleDB: rows/s and latency
 	$(BIN)/python -m benchmarks.end_to_end
+
+bench-scale-data: stack-up  ## fill one year of history (~18M odds rows) into schema "scale" for the query benchmark
+	$(BIN)/python -m benchmarks.scale_data
+
+bench-queries: stack-up  ## query latency (p50/p95/p99) on the year of history while ingestion runs
+	$(BIN)/python -m benchmarks.query_latency
