@@ -37,6 +37,20 @@ class RaceRef:
     def source(self) -> str:
         return "kra" if self.race_type == "horse" else "kspo"
 
+    @classmethod
+    def from_row(cls, r: asyncpg.Record) -> RaceRef:
+        """From a ``races`` row (``race_id, race_type, track_code, race_date, race_no, post_time, status, details``)."""
+        return cls(
+            r["race_id"],
+            r["race_type"],
+            r["track_code"],
+            r["race_date"],
+            r["race_no"],
+            r["post_time"],
+            r["status"],
+            json_object(r["details"]),
+        )
+
 
 @dataclass(frozen=True)
 class FailureRow:
@@ -132,19 +146,7 @@ class ProducerStore:
                 list(race_types),
                 list(tracks) if tracks else None,
             )
-        return [
-            RaceRef(
-                r["race_id"],
-                r["race_type"],
-                r["track_code"],
-                r["race_date"],
-                r["race_no"],
-                r["post_time"],
-                r["status"],
-                _json(r["details"]),
-            )
-            for r in rows
-        ]
+        return [RaceRef.from_row(r) for r in rows]
 
     async def record_failure(
         self,
@@ -196,7 +198,13 @@ class ProducerStore:
             )
         return [
             FailureRow(
-                r["id"], r["source"], r["kind"], r["endpoint"], _json(r["params"]), r["message_key"], r["retry_count"]
+                r["id"],
+                r["source"],
+                r["kind"],
+                r["endpoint"],
+                json_object(r["params"]),
+                r["message_key"],
+                r["retry_count"],
             )
             for r in rows
         ]
@@ -211,7 +219,7 @@ class ProducerStore:
         if r is None:
             return None
         return FailureRow(
-            r["id"], r["source"], r["kind"], r["endpoint"], _json(r["params"]), r["message_key"], r["retry_count"]
+            r["id"], r["source"], r["kind"], r["endpoint"], json_object(r["params"]), r["message_key"], r["retry_count"]
         )
 
     async def retried(self, failure_id: int, resolved: bool) -> None:
@@ -266,8 +274,7 @@ class ProducerStore:
             )
 
 
-def _json(value: object) -> dict[str, Any]:
-    if isinstance(value, str):
-        loaded = orjson.loads(value)
-        return loaded if isinstance(loaded, dict) else {}
-    return dict(value) if isinstance(value, dict) else {}
+def json_object(value: object) -> dict[str, Any]:
+    """A jsonb value as a dict (asyncpg hands jsonb over as text); anything else as an empty dict."""
+    loaded = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return dict(loaded) if isinstance(loaded, dict) else {}

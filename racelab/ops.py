@@ -23,26 +23,27 @@ log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[tuple[str, bool, str]]]
 
 
-def broker_check(settings: Settings) -> Check:
+def _timed(name: str, run: Callable[[], Awaitable[tuple[bool, str]]], where: str, timeout_s: float) -> Check:
     async def check() -> tuple[str, bool, str]:
         try:
-            ok, detail = await asyncio.wait_for(check_broker(settings), settings.ops.check_timeout_s)
+            ok, detail = await asyncio.wait_for(run(), timeout_s)
         except TimeoutError:
-            ok, detail = False, f"no answer from {settings.broker.bootstrap_servers} within the check timeout"
-        return "broker", ok, detail
+            ok, detail = False, f"no answer from {where} within {timeout_s:g}s"
+        return name, ok, detail
 
     return check
+
+
+def broker_check(settings: Settings) -> Check:
+    """The broker answers a metadata request."""
+    where = settings.broker.bootstrap_servers
+    return _timed("broker", lambda: check_broker(settings), where, settings.ops.check_timeout_s)
 
 
 def database_check(settings: Settings) -> Check:
-    async def check() -> tuple[str, bool, str]:
-        try:
-            ok, detail = await asyncio.wait_for(check_database(settings), settings.ops.check_timeout_s)
-        except TimeoutError:
-            ok, detail = False, f"no answer from {settings.database.display_url()} within the check timeout"
-        return "database", ok, detail
-
-    return check
+    """The database accepts the login and has TimescaleDB."""
+    where = settings.database.display_url()
+    return _timed("database", lambda: check_database(settings), where, settings.ops.check_timeout_s)
 
 
 def progress_check(monitor: LagMonitor, stuck_after_s: float) -> Check:

@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
-import orjson
 
 from producers.state import RaceRef
 from racelab.settings import DatabaseSettings
@@ -36,11 +34,6 @@ class CollectionCounts:
     freshness_s: float | None
 
 
-def json_object(value: object) -> dict[str, Any]:
-    loaded = orjson.loads(value) if isinstance(value, str | bytes) else value
-    return dict(loaded) if isinstance(loaded, dict) else {}
-
-
 class ControlStore:
     """Database reads of the control API over one pool."""
 
@@ -56,19 +49,7 @@ class ControlStore:
                 "WHERE race_id = ANY($1::text[])",
                 list(race_ids),
             )
-        return {
-            r["race_id"]: RaceRef(
-                r["race_id"],
-                r["race_type"],
-                r["track_code"],
-                r["race_date"],
-                r["race_no"],
-                r["post_time"],
-                r["status"],
-                json_object(r["details"]),
-            )
-            for r in rows
-        }
+        return {r["race_id"]: RaceRef.from_row(r) for r in rows}
 
     async def open_failure_ids(self, fingerprints: Sequence[str]) -> dict[str, int]:
         """Id of the open failure row of each call fingerprint that has one."""
