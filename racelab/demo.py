@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time as clock
@@ -131,6 +132,9 @@ class Demo:
                 "RACELAB_DATABASE__SCHEMA_NAME": self.settings.database.schema_name,
                 "RACELAB_TOPICS__PREFIX": self.settings.topics.prefix,
                 "RACELAB_OPS__ENABLED": "true",
+                "RACELAB_SIMULATOR__PORT": str(self.settings.simulator.port),
+                "RACELAB_API__PORT": str(self.settings.api.port),
+                **{f"RACELAB_OPS__{r.upper()}_PORT": str(self.settings.ops.port(r)) for r in self.ops_urls},
                 "RACELAB_LOG_LEVEL": "INFO",
             }
         )
@@ -212,6 +216,16 @@ class Demo:
             return None
 
 
+def usable_port(host: str, port: int) -> int:
+    """``port`` when nothing listens there, else a free one (the demo then says where things are)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 async def reset_schema(settings: Settings) -> None:
     """Drop the demo's own schema, so that every demo starts from an empty database (nothing else is touched)."""
     from sinks.db import connect
@@ -279,10 +293,18 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
     say("starting the local stack (broker, TimescaleDB)...")
     LocalStack(settings.stack).up()
     found = load_settings()
+    ops = found.ops
     settings = found.model_copy(
         update={
             "database": found.database.model_copy(update={"schema_name": DEMO_SCHEMA}),
             "topics": found.topics.model_copy(update={"prefix": f"demo{datetime.now(UTC):%H%M%S}"}),
+            "simulator": found.simulator.model_copy(
+                update={"port": usable_port(found.simulator.host, found.simulator.port)}
+            ),
+            "api": found.api.model_copy(update={"port": usable_port(found.api.host, found.api.port)}),
+            "ops": ops.model_copy(
+                update={f"{r}_port": usable_port(ops.host, ops.port(r)) for r in ("producers", "processors", "sink")}
+            ),
         }
     )
     asyncio.run(reset_schema(settings))
