@@ -31,7 +31,7 @@ from producers.simulator.world import World
 from racelab.kafka import ensure_topics
 from racelab.settings import load_settings
 from schemas.raw import RawHeaders
-from schemas.records import OddsBoard
+from schemas.records import odds_messages
 from schemas.topics import TopicCatalogue
 
 DAY = date(2024, 12, 14)
@@ -64,8 +64,7 @@ def in_process_rate(messages: list[tuple[bytes, bytes]]) -> tuple[float, int]:
     started, rows = time.perf_counter(), 0
     for _, body in messages:
         records = normalize(body, ctx).odds
-        for board in OddsBoard.boards_of(records):
-            board.model_dump_json()
+        odds_messages(records)
         rows += len(records)
     return rows / (time.perf_counter() - started), rows
 

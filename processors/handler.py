@@ -26,7 +26,7 @@ from racelab.kafka import durable_producer
 from racelab.metrics import ProcessorMetrics
 from racelab.settings import BrokerSettings
 from schemas.raw import RawHeaders
-from schemas.records import OddsBoard
+from schemas.records import odds_messages
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -212,9 +212,11 @@ class BatchHandler:
                 continue
             for name, items in records.by_topic().items():
                 topic = self.normalized_topics[name]
-                messages_of = OddsBoard.boards_of(items) if name == "odds" else items
-                for record in messages_of:
-                    outgoing.append((topic, record.race_id.encode(), record.model_dump_json().encode(), None))
+                if name == "odds":  # one board per race and snapshot time
+                    outgoing += [(topic, rid.encode(), value, None) for rid, value in odds_messages(items)]
+                else:
+                    for record in items:
+                        outgoing.append((topic, record.race_id.encode(), record.model_dump_json().encode(), None))
                 result.records += len(items)
                 result.records_by_name[name] = result.records_by_name.get(name, 0) + len(items)
         return outgoing, result

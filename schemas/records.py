@@ -9,9 +9,10 @@ additive changes keep the version, anything else bumps it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -134,6 +135,39 @@ class OddsBoard(_Record):
             )
             for (race_id, at, final, source), prices in groups.items()
         ]
+
+
+def odds_messages(records: list[OddsRecord]) -> list[tuple[str, bytes]]:
+    """(race id, JSON) of the :class:`OddsBoard` messages of validated rows: the same bytes as
+    ``OddsBoard.boards_of(records)[i].model_dump_json()``, built without model objects (the processors' hot path)."""
+    groups: dict[tuple[str, datetime, bool, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r.race_id, r.time, r.is_final, r.source), []).append(
+            {
+                "pool": r.pool,
+                "selection": r.selection,
+                "odds": r.odds,
+                "pool_total": r.pool_total,
+                "popularity_rank": r.popularity_rank,
+            }
+        )
+    return [
+        (
+            race_id,
+            orjson.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "race_id": race_id,
+                    "time": at,
+                    "is_final": final,
+                    "source": source,
+                    "prices": prices,
+                },
+                option=orjson.OPT_UTC_Z,
+            ),
+        )
+        for (race_id, at, final, source), prices in groups.items()
+    ]
 
 
 class ResultRecord(_Record):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas.records import OddsBoard, OddsRecord
+from schemas.records import OddsBoard, OddsRecord, odds_messages
 
 AT = datetime(2024, 12, 14, 5, 0, tzinfo=UTC)
 
@@ -48,3 +48,25 @@ def test_a_board_needs_prices_and_valid_selections():
                 "prices": [{"pool": "WIN", "selection": "three", "odds": 2.0}],
             }
         )
+
+
+def test_the_fast_odds_messages_are_the_boards_json_byte_for_byte():
+    rows = [
+        row("horse-seoul-1-20241214", "WIN", "3", 2.5),
+        row("horse-seoul-1-20241214", "QNL", "3-7", 12.25),
+        row("horse-seoul-2-20241214", "TRI", "1-2-3", 1234.5, final=True),
+        OddsRecord(
+            race_id="cycle-gwangmyeong-4-20241214",
+            time=datetime(2024, 12, 14, 5, 0, 30, 250000, tzinfo=UTC),
+            pool="EXA",
+            selection="4-1",
+            odds=7.0,
+            is_final=False,
+            pool_total=1_200_000,
+            popularity_rank=3,
+            source="kspo",
+        ),
+    ]
+    fast = odds_messages(rows)
+    slow = [(b.race_id, b.model_dump_json().encode()) for b in OddsBoard.boards_of(rows)]
+    assert fast == slow
