@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from racelab.logs import setup_logging
+from racelab.query_cli import add_query_parser
 from racelab.settings import Settings, load_settings
 from schemas.errors import PipelineError
 
@@ -100,6 +101,15 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.component == "all":
+        from racelab.supervisor import child_env, run_all
+
+        roles = ["processors", "sink", "producers"]
+        if settings.api.ingestion_key.get_secret_value():
+            roles.append("api")
+        else:
+            logging.getLogger(__name__).warning("no RACELAB_API__INGESTION_KEY: running without the control API")
+        return run_all(roles, child_env({}))
     if args.component == "processors":
         from processors.app import run_worker
 
@@ -108,11 +118,21 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from sinks.agent import run_sink
 
         run_sink(settings)  # a Faust worker: exits the process when it stops
+    elif args.component == "api":
+        from racelab.api.server import run_api
+
+        asyncio.run(_until_signalled(lambda stop: run_api(settings, stop)))
     else:
         from producers.service import run_producers
 
         asyncio.run(_until_signalled(lambda stop: run_producers(settings, stop)))
     return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from racelab.demo import parse_until, run_demo
+
+    return run_demo(settings, args.speed, parse_until(args.until))
 
 
 def _backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -193,6 +213,14 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
         f"{result.selected} selected, {verb} {sum(result.by_topic.values())}"
         + (f", {result.skipped_no_origin} without an original topic (skipped)" if result.skipped_no_origin else "")
     )
+    return 0
+
+
+def _api_openapi(settings: Settings, args: argparse.Namespace) -> int:
+    from racelab.api.server import write_openapi
+
+    write_openapi(args.file)
+    print(args.file)
     return 0
 
 
@@ -287,14 +315,27 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("directory", type=Path)
     exp.set_defaults(handler=_schemas_export)
 
+    api = sub.add_parser("api", help="the control API's contract")
+    api_sub = api.add_subparsers(dest="action", required=True, metavar="ACTION")
+    openapi = api_sub.add_parser("openapi", help="write the OpenAPI document (JSON) to FILE")
+    openapi.add_argument("file", type=Path)
+    openapi.set_defaults(handler=_api_openapi)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on a simulated race day, with live progress")
+    demo.add_argument("--speed", type=float, default=200.0, help="simulated seconds per real second (default 200)")
+    demo.add_argument("--until", default="19:45", help="end of the simulated day, Korean time (default 19:45)")
+    demo.set_defaults(handler=_demo)
+
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument(
         "component",
-        choices=["producers", "processors", "sink"],
+        choices=["producers", "processors", "sink", "api", "all"],
         help="producers: every poller and the recovery job; processors: one normalizing worker; "
-        "sink: one TimescaleDB writer",
+        "sink: one TimescaleDB writer; api: the control API (needs RACELAB_API__INGESTION_KEY); "
+        "all: each of them as a child process",
     )
     run.set_defaults(handler=_run)
+    add_query_parser(sub)
     return parser
 
 

@@ -144,7 +144,9 @@ class ProcessorSettings(_Group):
     """The Faust workers (``racelab run processors``)."""
 
     batch_size: int = Field(default=500, ge=1, description="raw messages per batch (size trigger)")
-    batch_within_s: float = Field(default=0.25, gt=0, description="time trigger of a batch")
+    batch_within_s: float = Field(
+        default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
+    )
     dlq_max_ratio: float = Field(default=0.5, gt=0, le=1, description="breaker: DLQ share of the window")
     dlq_window: int = Field(default=200, ge=1)
     dlq_max_consecutive: int = Field(default=100, ge=1, description="breaker: DLQ records in a row")

@@ -31,6 +31,7 @@ import orjson
 
 from racelab.metrics import SinkMetrics
 from racelab.settings import DatabaseSettings
+from sinks import rollup
 from sinks.db import create_pool
 from sinks.errors import DatabaseError, DatabaseUnavailable
 
@@ -145,7 +146,10 @@ def _merge_sql(table: str) -> str:
     col_list = ", ".join(cols)
     stage = f"stage_{table}"
     if table == "odds_snapshots":
-        return f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT DO NOTHING"
+        return (
+            f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT DO NOTHING "
+            "RETURNING time, race_id, pool, selection, odds"
+        )
     newer = "excluded.source_fetched_at >= t.source_fetched_at OR t.source_fetched_at IS NULL"
     sets = []
     for col in cols:
@@ -292,13 +296,24 @@ class TimescaleWriter:
             for table in ORDER:
                 if table not in by_table:
                     continue
-                if table == "odds_snapshots" and await self._copy_new_odds(conn, by_table[table]):
-                    counts[table] = len(by_table[table])
+                if table == "odds_snapshots":
+                    counts[table] = await self._write_odds(conn, by_table[table])
                     continue
                 await conn.copy_records_to_table(f"stage_{table}", records=by_table[table], columns=COLUMNS[table])
                 status = await conn.execute(self._merge[table])
                 counts[table] = int(status.rsplit(" ", 1)[-1])
         return counts
+
+    async def _write_odds(self, conn: asyncpg.pool.PoolConnectionProxy, records: list[tuple[Any, ...]]) -> int:
+        """Insert the snapshots that do not exist yet and roll up exactly those (where the rollup table exists)."""
+        if await self._copy_new_odds(conn, records):
+            inserted: Sequence[tuple[Any, ...]] = [r[:5] for r in records]  # time, race_id, pool, selection, odds
+        else:
+            await conn.copy_records_to_table("stage_odds_snapshots", records=records, columns=COLUMNS["odds_snapshots"])
+            inserted = [tuple(r) for r in await conn.fetch(self._merge["odds_snapshots"])]
+        if inserted and await rollup.exists(conn):
+            await rollup.merge(conn, inserted)
+        return len(inserted)
 
     @staticmethod
     async def _copy_new_odds(conn: asyncpg.pool.PoolConnectionProxy, records: list[tuple[Any, ...]]) -> bool:

@@ -40,7 +40,7 @@ async def get(url: str) -> httpx.Response:
 
 async def wait_until(check, limit_s: float = 60.0, every_s: float = 0.5):
     async with asyncio.timeout(limit_s):
-        while not (found := await check()):
+        while not (found := await check()):  # noqa: ASYNC110 - polling another process
             await asyncio.sleep(every_s)
     return found
 

@@ -1,0 +1,85 @@
+"""Form statistics per horse (or cycle/boat rider) and per jockey, from entries, races and results.
+
+A start is a declared (not scratched) entry of a race that was run (race status ``finished`` or ``official``),
+unless its own result says it did not start (``scratched``, ``did_not_start``, ``void``, ``cancelled``). A win is
+finish position 1, a place a finish in the first three (wins included). Rates are per start.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import asyncpg
+
+from sinks.queries.base import Executor, Sql
+from sinks.queries.models import ParticipantStats
+
+By = Literal["participant", "jockey"]
+WINS = "count(*) FILTER (WHERE x.finish_position = 1)"
+KEYS: dict[str, tuple[str, str]] = {
+    "participant": ("e.participant_id", "e.participant_name"),
+    "jockey": ("e.jockey_id", "e.jockey_name"),
+}
+
+
+def _stats_sql(by: By, start: date | None, end: date | None) -> Sql:
+    key, name = KEYS[by]
+    return (
+        Sql(
+            f"SELECT {key} AS id, (array_agg({name} ORDER BY r.race_date DESC, r.race_no DESC))[1] AS name, "
+            f"count(*) AS starts, {WINS} AS wins, "
+            "count(*) FILTER (WHERE x.finish_position <= 3) AS places "
+            "FROM entries e JOIN races r ON r.race_id = e.race_id "
+            "LEFT JOIN results x ON x.race_id = e.race_id AND x.entry_no = e.entry_no "
+            f"WHERE {key} IS NOT NULL AND e.status = 'declared' AND r.status IN ('finished', 'official') "
+            "AND (x.status IS NULL OR x.status NOT IN ('scratched', 'did_not_start', 'void', 'cancelled'))"
+        )
+        .where("r.race_date >= {}", start)
+        .where("r.race_date <= {}", end)
+    )
+
+
+def _model(row: asyncpg.Record) -> ParticipantStats:
+    key, name, starts, wins, places = row
+    return ParticipantStats(key, name, starts, wins, places, wins / starts, places / starts)
+
+
+async def entry_stats(
+    db: Executor,
+    by: By,
+    start: date,
+    end: date,
+    *,
+    race_type: str | None = None,
+    track: str | None = None,
+    min_starts: int = 1,
+    limit: int = 20,
+) -> list[ParticipantStats]:
+    """The leaders of a date range (inclusive): most wins, then best win rate, then most starts."""
+    key = KEYS[by][0]
+    sql = _stats_sql(by, start, end).where("r.race_type = {}", race_type).where("r.track_code = {}", track)
+    sql.then(f"GROUP BY {key} HAVING count(*) >= {sql.param(min_starts)}")
+    sql.then(f"ORDER BY wins DESC, {WINS}::float8 / count(*) DESC, starts DESC, id LIMIT {sql.param(limit)}")
+    return [_model(row) for row in await db.fetch(sql.text, *sql.args)]
+
+
+async def horse_win_rate(
+    db: Executor, participant_id: str, start: date | None = None, end: date | None = None
+) -> ParticipantStats | None:
+    """Starts, wins, places and rates of one horse (or cycle/boat rider); None when it has no start."""
+    return await _one(db, "participant", participant_id, start, end)
+
+
+async def jockey_stats(
+    db: Executor, jockey_id: str, start: date | None = None, end: date | None = None
+) -> ParticipantStats | None:
+    """Starts, wins, places and rates of one jockey; None when the jockey has no start."""
+    return await _one(db, "jockey", jockey_id, start, end)
+
+
+async def _one(db: Executor, by: By, key: str, start: date | None, end: date | None) -> ParticipantStats | None:
+    column = KEYS[by][0]
+    sql = _stats_sql(by, start, end).where(f"{column} = {{}}", key).then(f"GROUP BY {column}")
+    row = await db.fetchrow(sql.text, *sql.args)
+    return None if row is None else _model(row)

@@ -1,0 +1,66 @@
+"""The day summary rollup of the Apache build (``odds_daily_rollup``, behind the ``odds_daily_summary`` view).
+
+The writer rolls up the odds rows it inserted, in the same transaction: per Korean day, race, pool and selection,
+the first and last price with their times, high, low and the number of snapshots (grouped by the database, in
+key order so that concurrent writers lock rows in the same order). Merging keeps the earlier open,
+the later close, the extremes, and adds the counts, so batches may arrive in any order. A licensed server has a
+continuous aggregate instead and no rollup table; then nothing here runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+TABLE = "odds_daily_rollup"
+MERGE_SQL = f"""
+INSERT INTO {TABLE} AS r (day, race_id, pool, selection, open_odds, close_odds, high_odds, low_odds, snapshots,
+                          first_at, last_at)
+SELECT time_bucket(INTERVAL '1 day', time, TIMESTAMPTZ '2000-01-01 00:00:00+09'), race_id, pool, selection,
+       first(odds, time), last(odds, time), max(odds), min(odds), count(*), min(time), max(time)
+FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS b(time, race_id, pool, selection,
+                                                                                       odds)
+GROUP BY 1, race_id, pool, selection
+ORDER BY 1, race_id, pool, selection
+ON CONFLICT (day, race_id, pool, selection) DO UPDATE SET
+    open_odds  = CASE WHEN excluded.first_at < r.first_at THEN excluded.open_odds ELSE r.open_odds END,
+    close_odds = CASE WHEN excluded.last_at > r.last_at THEN excluded.close_odds ELSE r.close_odds END,
+    high_odds  = greatest(r.high_odds, excluded.high_odds),
+    low_odds   = least(r.low_odds, excluded.low_odds),
+    snapshots  = r.snapshots + excluded.snapshots,
+    first_at   = least(r.first_at, excluded.first_at),
+    last_at    = greatest(r.last_at, excluded.last_at)
+"""
+REBUILD_SQL = f"""
+INSERT INTO {TABLE}
+SELECT time_bucket(INTERVAL '1 day', time, TIMESTAMPTZ '2000-01-01 00:00:00+09'), race_id, pool, selection,
+       first(odds, time), last(odds, time), max(odds), min(odds), count(*), min(time), max(time)
+FROM odds_snapshots GROUP BY 1, race_id, pool, selection
+ORDER BY 1, race_id, pool, selection
+"""
+
+
+async def exists(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> bool:
+    """Whether this schema has the rollup table (the Apache build after migration 0007)."""
+    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE))
+
+
+async def merge(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, rows: Sequence[tuple[datetime, str, str, str, float]]
+) -> None:
+    """Roll up inserted odds rows into the table (call inside the transaction that inserted them)."""
+    if rows:  # the database groups them (on the other core, while this process reads the next batch)
+        await conn.execute(MERGE_SQL, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def rebuild(conn: asyncpg.Connection) -> int:
+    """Recompute the whole rollup from ``odds_snapshots`` (after a bulk load that bypassed the writer)."""
+    if not await exists(conn):
+        return 0
+    async with conn.transaction():
+        await conn.execute(f"TRUNCATE {TABLE}")
+        status = await conn.execute(REBUILD_SQL)
+    await conn.execute(f"ANALYZE {TABLE}")
+    return int(status.rsplit(" ", 1)[-1])
