@@ -65,7 +65,7 @@ bench-e2e: stack-up  ## raw odds -> processors -> sink -> TimescaleDB: rows/s an
 	$(BIN)/python -m benchmarks.end_to_end
 
 bench-scale-data: stack-up  ## fill one year of history (~18M odds rows) into schema "scale" for the query benchmark
-	$(BIN)/python -m benchmarks.scale_data
+	$(BIN)/python -m benchmarks.scale_data --replace
 
 bench-queries: stack-up  ## query latency (p50/p95/p99) on the year of history while ingestion runs
 	$(BIN)/python -m benchmarks.query_latency
