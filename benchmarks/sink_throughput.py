@@ -1,9 +1,11 @@
 """Odds rows/s the sink's writer puts into the real odds_snapshots hypertable (with its unique index).
 
-Rows go through :class:`sinks.writer.TimescaleWriter` exactly as in the sink worker: binary COPY into the staging
-table, then ``INSERT ... ON CONFLICT DO NOTHING`` into the hypertable, one transaction per batch. A second pass
-writes the same rows again (a replay) to show the cost of the idempotent path. Needs a database: the local stack
-(``racelab stack up``) or ``RACELAB_DATABASE__URL``; works in a scratch schema that it drops at the end.
+Rows go through :class:`sinks.writer.TimescaleWriter` exactly as in the sink worker: binary COPY straight into the
+hypertable (staging + ``INSERT ... ON CONFLICT DO NOTHING`` when a snapshot exists), one transaction per batch. A
+second pass writes the same rows again (a replay) to show the cost of the idempotent path. Measured twice: into the
+hypertable alone (as on a licensed server, whose day summary is a continuous aggregate), and with the Apache build's
+day rollup kept in the same transaction. Needs a database: the local stack (``racelab stack up``) or
+``RACELAB_DATABASE__URL``; works in scratch schemas that it drops at the end.
 
     python -m benchmarks.sink_throughput [--rows 500000] [--batch 10000]
 """
@@ -45,10 +47,22 @@ def make_rows(count: int) -> list[Row]:
 
 
 async def run(total: int, batch: int) -> None:
+    rows = make_rows(total)
+    for rollup in (False, True):
+        print("hypertable and the day rollup:" if rollup else "hypertable alone:")
+        await run_one(rows, batch, rollup)
+
+
+async def run_one(rows: list[Row], batch: int, rollup: bool) -> None:
     base = load_settings().database
     settings = base.model_copy(update={"schema_name": f"bench_{uuid.uuid4().hex[:8]}"})
     await migrate(settings)
-    rows = make_rows(total)
+    if not rollup:
+        conn = await connect(settings)
+        try:
+            await conn.execute("DROP TABLE IF EXISTS odds_daily_rollup CASCADE")
+        finally:
+            await conn.close()
     writer = TimescaleWriter(settings)
     await writer.start()
     try:
@@ -60,13 +74,13 @@ async def run(total: int, batch: int) -> None:
                 written += result.rows.get("odds_snapshots", 0)
             elapsed = time.perf_counter() - started
             print(
-                f"{label}: {len(rows):,} rows in {elapsed:.2f}s = {len(rows) / elapsed:,.0f} rows/s "
+                f"  {label}: {len(rows):,} rows in {elapsed:.2f}s = {len(rows) / elapsed:,.0f} rows/s "
                 f"({written:,} inserted, batches of {batch:,})"
             )
         conn = await connect(settings)
         try:
             size = await conn.fetchval("SELECT pg_size_pretty(hypertable_size('odds_snapshots'))")
-            print(f"hypertable size: {size}")
+            print(f"  hypertable size: {size}")
         finally:
             await conn.execute(f'DROP SCHEMA "{settings.schema_name}" CASCADE')
             await conn.close()

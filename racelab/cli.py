@@ -37,7 +37,7 @@ def _stack_up(settings: Settings, args: argparse.Namespace) -> int:
     stack = LocalStack(settings.stack)
     changed = stack.up()
     for component in stack.status():
-        print(f"{component.name:<11} {'up' if component.running else 'DOWN':<5} {component.endpoint}")
+        print(f"{component.name:<11} {component.state:<7} {component.endpoint}")
     print(f"endpoints written to {stack.env_file}" if changed else "stack already up; nothing to do")
     return 0
 
@@ -47,10 +47,7 @@ def _stack_status(settings: Settings, args: argparse.Namespace) -> int:
 
     statuses = LocalStack(settings.stack).status()
     for component in statuses:
-        print(
-            f"{component.name:<11} {'up' if component.running else 'DOWN':<5} {component.endpoint:<22} "
-            f"{component.detail}"
-        )
+        print(f"{component.name:<11} {component.state:<7} {component.endpoint:<22} {component.detail}")
     return 0 if all(c.running for c in statuses) else 1
 
 

@@ -39,6 +39,13 @@ class ComponentStatus:
     running: bool
     endpoint: str
     detail: str = ""
+    tool: bool = False  # a binary the stack provides (Prometheus), not a process it runs
+
+    @property
+    def state(self) -> str:
+        if self.tool:
+            return "found" if self.running else "MISSING"
+        return "up" if self.running else "DOWN"
 
 
 class LocalStack:
@@ -140,12 +147,12 @@ class LocalStack:
     def _prometheus_status(self) -> ComponentStatus:
         found = self.prometheus.located()
         if found is None:
-            return ComponentStatus("prometheus", False, "-", "missing (racelab stack up fetches it)")
+            return ComponentStatus("prometheus", False, "-", "missing (racelab stack up fetches it)", tool=True)
         try:
-            detail = f"available, {found.version()} (a tool, not started)"
+            detail = f"{found.version()} (a tool, not started)"
         except StackError as exc:
-            return ComponentStatus("prometheus", False, str(found.prometheus.parent), str(exc))
-        return ComponentStatus("prometheus", True, str(found.prometheus.parent), detail)
+            return ComponentStatus("prometheus", False, str(found.prometheus.parent), str(exc), tool=True)
+        return ComponentStatus("prometheus", True, str(found.prometheus.parent), detail, tool=True)
 
     def down(self, purge: bool = False) -> None:
         """Stop both components; ``purge`` also deletes the database files and the endpoints file."""

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from deploy.stack.postgres import PostgresCluster
 from racelab.kafka import ensure_topics, list_topics
 from racelab.settings import DatabaseSettings, Settings
+from sinks import rollup
 from sinks.db import connect
 from sinks.errors import DatabaseError
 from sinks.migrate import migrate
@@ -125,6 +126,7 @@ async def test_odds_snapshots_is_an_idempotent_hypertable(settings: Settings, db
             "horse-seoul-3-20241210",
         )
         assert [r["odds"] for r in history] == [2.5, 3.5, 4.5]
+        await rollup.rebuild(conn)  # rows written here bypass the sink, which keeps the Apache build's rollup
         summary = await conn.fetchrow(
             "SELECT open_odds, close_odds, high_odds, low_odds, snapshots "
             "FROM odds_daily_summary WHERE race_id = $1 AND pool = 'WIN'",
@@ -161,7 +163,9 @@ async def test_tracks_are_seeded(settings: Settings, db_schema: str):
 
 async def test_migrate_twice_and_concurrently_applies_each_file_once(settings: Settings):
     first, second = await asyncio.gather(migrate(settings.database), migrate(settings.database))
-    assert sorted(len(x) for x in (first, second)) == [0, 4]
+    versions = {path.name[:4] for path in (Path(__file__).parents[2] / "sinks" / "migrations").glob("*.sql")}
+    assert len(versions) >= 7
+    assert sorted(len(x) for x in (first, second)) == [0, len(versions)]
     assert await migrate(settings.database) == []
     conn = await connect(settings.database)
     try:
@@ -244,5 +248,5 @@ def test_stack_up_again_is_a_no_op(endpoints: Endpoints):
     assert result.returncode == 0, result.stderr
     assert "nothing to do" in result.stdout
     status = _racelab("stack", "status", env=env)
-    assert status.returncode == 0 and status.stdout.count(" up ") == 2
+    assert status.returncode == 0 and status.stdout.count(" up ") == 2 and " found " in status.stdout
     assert (endpoints.local_stack.env_file.stat().st_mode & 0o777) == 0o600
