@@ -13,8 +13,10 @@ configured schema), so the same functions serve every schema.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
@@ -78,6 +80,22 @@ def race_window(race_id: str) -> tuple[datetime, datetime]:
 def kst_date(moment: datetime) -> date:
     """The Korean calendar day of an instant."""
     return moment.astimezone(KST).date()
+
+
+@contextlib.contextmanager
+def bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector while tens of thousands of result rows are decoded and wrapped.
+
+    Rows form no reference cycles, yet every 700 new objects trigger a collection that walks the young (and now and
+    then the whole) heap: on a 50,000-row day summary that was a third of the time. Collection resumes after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Sql:

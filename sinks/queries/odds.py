@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from sinks.queries.base import Executor, QueryError, Sql, column_list, day_start, kst_date, race_window
+from sinks.queries.base import Executor, QueryError, Sql, bulk, column_list, day_start, kst_date, race_window
 from sinks.queries.models import OddsBucket, OddsSnapshot, OddsSummary, WideOdds, names
 
 # Buckets are aligned to a Korean midnight (a Monday): one-day buckets are Korean days, one-week buckets start on
@@ -45,7 +45,8 @@ async def odds_history(db: Executor, race_id: str, *, pool: str | None = None) -
         .where("pool = {}", pool)
         .then("ORDER BY time, pool, selection")
     )
-    return [OddsSnapshot(*row) for row in await db.fetch(sql.text, *sql.args)]
+    with bulk():
+        return [OddsSnapshot(*row) for row in await db.fetch(sql.text, *sql.args)]
 
 
 async def odds_history_bucketed(
@@ -68,7 +69,8 @@ async def odds_history_bucketed(
         .where("pool = {}", pool)
         .then("GROUP BY bucket, pool, selection ORDER BY bucket, pool, selection")
     )
-    return [OddsBucket(*row) for row in await db.fetch(sql.text, *sql.args)]
+    with bulk():
+        return [OddsBucket(*row) for row in await db.fetch(sql.text, *sql.args)]
 
 
 async def odds_summary(db: Executor, race_id: str, *, pool: str | None = None) -> list[OddsSummary]:
@@ -84,7 +86,8 @@ async def odds_summary(db: Executor, race_id: str, *, pool: str | None = None) -
         .where("pool = {}", pool)
         .then("ORDER BY day, race_id, pool, selection")
     )
-    return _summaries(await db.fetch(sql.text, *sql.args))
+    with bulk():
+        return _summaries(await db.fetch(sql.text, *sql.args))
 
 
 async def odds_day_summary(
@@ -104,7 +107,8 @@ async def odds_day_summary(
         .where("split_part(race_id, '-', 2) = {}", track)
         .then("ORDER BY day, race_id, pool, selection")
     )
-    return _day_summaries(day, await db.fetch(sql.text, *sql.args))
+    with bulk():
+        return _day_summaries(day, await db.fetch(sql.text, *sql.args))
 
 
 def _summaries(rows: Iterable[asyncpg.Record]) -> list[OddsSummary]:
