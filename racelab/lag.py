@@ -33,26 +33,24 @@ class TopicLag:
         return max(0, self.end - self.committed)
 
 
-async def measure(
-    settings: BrokerSettings, group: str, topics: Iterable[str], timeout_s: float = 5.0
-) -> list[TopicLag]:
-    """End and committed offsets per topic for ``group`` (a partition never committed counts from 0)."""
-    # A consumer that names the group but never subscribes: it reads the group's committed offsets without joining
-    # it, and it never commits (the broker-side admin call is not understood by every Kafka-protocol broker).
-    consumer = AIOKafkaConsumer(
+def lag_consumer(settings: BrokerSettings, group: str, timeout_s: float = 5.0) -> AIOKafkaConsumer:
+    """A consumer that names the group but never subscribes: it reads the group's committed offsets without joining
+    it, and never commits (the admin call for this is not understood by every Kafka-protocol broker)."""
+    return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=group,
         enable_auto_commit=False,
         request_timeout_ms=int(timeout_s * 1000),
+        metadata_max_age_ms=30_000,  # sees partitions added later
     )
+
+
+async def measure(consumer: AIOKafkaConsumer, topics: Iterable[str], timeout_s: float = 5.0) -> list[TopicLag]:
+    """End and committed offsets per topic for the consumer's group (a partition never committed counts from 0)."""
     wanted = sorted(set(topics))
-    try:
-        await asyncio.wait_for(consumer.start(), timeout_s)
-        partitions = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
-        ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_s) if partitions else {}
-        committed = {tp: await asyncio.wait_for(consumer.committed(tp), timeout_s) for tp in partitions}
-    finally:
-        await consumer.stop()
+    partitions = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
+    ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_s) if partitions else {}
+    committed = {tp: await asyncio.wait_for(consumer.committed(tp), timeout_s) for tp in partitions}
     per_topic: dict[str, list[int]] = {t: [0, 0] for t in wanted}
     for tp, end in ends.items():
         per_topic[tp.topic][0] += end
@@ -73,6 +71,7 @@ class LagMonitor:
     figures: list[TopicLag] = field(default_factory=list)
     last_progress: float = field(default=0.0)
     last_error: str | None = None
+    _consumer: AIOKafkaConsumer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.last_progress = self.clock()
@@ -98,13 +97,27 @@ class LagMonitor:
 
     async def poll_once(self) -> None:
         try:
-            self.update(await measure(self.settings, self.group, self.topics))
+            if self._consumer is None:
+                consumer = lag_consumer(self.settings, self.group)
+                await asyncio.wait_for(consumer.start(), 10)
+                self._consumer = consumer
+            self.update(await measure(self._consumer, self.topics))
             self.last_error = None
         except (KafkaError, OSError, TimeoutError) as exc:
             self.last_error = f"cannot measure lag ({exc.__class__.__name__})"
             log.warning("%s of group %s", self.last_error, self.group)
+            await self.close()  # a fresh connection next time
 
     async def run(self) -> None:
         while True:
             await self.poll_once()
             await asyncio.sleep(self.interval_s)
+
+    async def close(self) -> None:
+        """Stop the measuring consumer (bounded: shutdown never waits on it for long)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await asyncio.wait_for(consumer.stop(), 5)
+            except (KafkaError, OSError, TimeoutError):
+                log.warning("the lag consumer of group %s did not stop cleanly", self.group)

@@ -102,6 +102,7 @@ def attach_ops(app: faust.App, settings: Settings, role: str, topics: list[str],
         await monitor.run()
 
     async def close(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await monitor.close()
         await server.stop()
 
     app.task(serve)
