@@ -156,7 +156,9 @@ class SinkSettings(_Group):
     """The TimescaleDB sink worker (``racelab run sink``)."""
 
     batch_size: int = Field(default=5000, ge=1, description="records per batch (size trigger)")
-    batch_within_s: float = Field(default=0.25, gt=0, description="time trigger of a batch")
+    batch_within_s: float = Field(
+        default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
+    )
     retry_max_delay_s: float = Field(default=10.0, gt=0, description="longest wait between retries in an outage")
     consumer_group: str = Field(
         default="sink",
