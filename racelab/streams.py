@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn, cast
 
@@ -11,6 +12,9 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from racelab.settings import Settings
+
+SHUTDOWN_LIMIT_S = 30
+EXIT_STUCK_SHUTDOWN = 75
 
 
 def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
@@ -38,7 +42,26 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         stream_buffer_maxsize=max(buffer, 4096),
     )
     app.transport = _transport_class(broker.fetch_max_wait_ms)(app.conf.broker_consumer, app)
+    app.on_before_shutdown.connect(_shutdown_deadline)
     return app
+
+
+async def _shutdown_deadline(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """A stop that has not finished after SHUTDOWN_LIMIT_S ends the process (a hang must not keep it alive).
+
+    Nothing is lost by it: offsets are committed only after a batch is durable, so whatever was in flight is
+    delivered again to the next worker.
+    """
+
+    def give_up() -> None:
+        logging.getLogger(__name__).critical(
+            "worker did not stop within %ds; exiting now (uncommitted batches are redelivered)", SHUTDOWN_LIMIT_S
+        )
+        stop_now(EXIT_STUCK_SHUTDOWN)
+
+    timer = threading.Timer(SHUTDOWN_LIMIT_S, give_up)
+    timer.daemon = True
+    timer.start()
 
 
 def _transport_class(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
