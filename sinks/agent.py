@@ -4,12 +4,15 @@ Offsets move only after the batch committed in the database: ``take_events`` ack
 returns, and the body returns only after :meth:`TimescaleWriter.write_until_done` (which waits out database outages
 without dropping anything) and after the rejected rows reached the DLQ. Nothing escapes the body: an unexpected
 error ends the process before the batch is acked (faust#606 and the take()-acks-on-exception pitfall).
-``concurrency=1``. Records that are not valid JSON or do not fit their table go to ``racelab.raw.<kind>.dlq`` with
-``dlq.stage=sink``, keeping their bytes and headers.
+``concurrency=1``. A batch is up to ``sink.batch_size`` messages (or what came within ``sink.batch_within_s``),
+written in transactions of at most ``sink.batch_size`` rows (an odds board is one message of many rows). Records
+that are not JSON, do not fit their model (:mod:`schemas.records`) or are rejected by the database go to
+``racelab.raw.<kind>.dlq`` with ``dlq.stage=sink``, keeping their bytes and headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -70,36 +73,48 @@ class SinkApp:
         return self.topics.dlq(kind), message.key, message.value or b"", headers
 
     def rows_of(self, chunk: list[Any]) -> tuple[list[Row], list[Outgoing]]:
-        """Table rows of a batch, and the dead letters of records that are not even readable."""
+        """Table rows of a batch, and the dead letters of records that are not JSON or do not fit their model."""
         rows: list[Row] = []
         dead: list[Outgoing] = []
         for event in chunk:
             message = event.message
             try:
                 rows += rows_of_message(message.topic.rsplit(".", 1)[1], message.value or b"", event)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
                 dead.append(self._dead_letter(event, exc))
         return rows, dead
 
+    async def write(self, chunk: list[Any]) -> None:
+        """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters."""
+        s = self.settings.sink
+        rows, dead = self.rows_of(chunk)
+        rejected: list[tuple[Row, Exception]] = []
+        for start in range(0, len(rows), s.batch_size):
+            result = await self.writer.write_until_done(rows[start : start + s.batch_size], s.retry_max_delay_s)
+            rejected += result.rejected
+        # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
+        first_error = {id(row.source): (row.source, exc) for row, exc in reversed(rejected)}
+        dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
+        if dead:
+            await self.output.deliver(dead)
+            for topic, *_ in dead:
+                self.metrics.dead_letters.labels(topic.rsplit(".", 2)[1], "sink").inc()
+            log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
+
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
         if not self._started:
-            await self.writer.start()
             await self.output.start()
-            self._started = True
+            self._started = True  # the writer connects on its first write, waiting for the database if need be
         s = self.settings.sink
         events: AsyncIterator[list[Any]] = cast(Any, stream).take_events(s.batch_size, within=s.batch_within_s)
         async for chunk in events:
             try:
-                rows, dead = self.rows_of(chunk)
-                result = await self.writer.write_until_done(rows, s.retry_max_delay_s)
-                # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
-                first_error = {id(row.source): (row.source, exc) for row, exc in reversed(result.rejected)}
-                dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
-                if dead:
-                    await self.output.deliver(dead)
-                    for topic, *_ in dead:
-                        self.metrics.dead_letters.labels(topic.rsplit(".", 2)[1], "sink").inc()
-                    log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
+                await self.write(chunk)
+            except asyncio.CancelledError:
+                # The worker is stopping in the middle of a batch. Returning would acknowledge it (take_events acks
+                # in a finally), so leave without: the batch is delivered again to the next worker.
+                log.warning("sink: stopping during a batch of %d records; it is not acknowledged", len(chunk))
+                stop_now(0)
             except BaseException:
                 log.critical("sink: unexpected error; stopping without acknowledging the batch", exc_info=True)
                 stop_now(EXIT_BUG)
@@ -107,7 +122,6 @@ class SinkApp:
 
 def run_sink(settings: Settings) -> None:
     """Run one sink worker until SIGINT/SIGTERM (exits the process)."""
-    import asyncio
     import gc
 
     catalogue = TopicCatalogue(settings.topics.prefix)

@@ -10,10 +10,19 @@ One batch = one transaction: every table's rows are COPYed into session temp tab
 - rows may arrive before their race: a placeholder race (status ``unknown``) is created from the race id and filled
   in by the schedule later.
 
-Errors: a rejected row (bad data: check, foreign key, type) is found by bisecting the batch, each half in its own
-transaction, and handed back to the caller (for the DLQ) while the rest lands. A database outage raises
-:class:`~sinks.errors.DatabaseUnavailable` from :meth:`TimescaleWriter.write`; :meth:`TimescaleWriter.write_until_done`
-waits and retries with backoff until the database is back, never dropping the batch.
+Several versions of one row in a batch are applied in rounds, oldest first, each round a COPY and an upsert of its
+own in the same transaction: the result is the same as if each version had come in a batch of its own. A corrected
+result takes its finishing position with its status (a disqualification clears the position it replaces).
+
+Input: every message is validated against its model in :mod:`schemas.records` (:func:`rows_of_message`), so only
+values of the right type reach the database.
+
+Errors: a rejected row (bad data: check, foreign key, a value the column cannot hold) is found by bisecting the batch,
+each half in its own transaction, and handed back to the caller (for the DLQ) while the rest lands. A database
+outage (down, restarting, read-only, out of disk or connections) raises :class:`~sinks.errors.DatabaseUnavailable`
+from :meth:`TimescaleWriter.write`; :meth:`TimescaleWriter.write_until_done` waits and retries with backoff until
+the database is back, never dropping the batch. Any other database error is raised as
+:class:`~sinks.errors.DatabaseError`.
 """
 
 from __future__ import annotations
@@ -23,14 +32,15 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 import orjson
+from pydantic import BaseModel
 
 from racelab.metrics import SinkMetrics
 from racelab.settings import DatabaseSettings
+from schemas.records import MODEL_OF_TOPIC, OddsBoard, OddsRecord
 from sinks import rollup
 from sinks.db import create_pool
 from sinks.errors import DatabaseError, DatabaseUnavailable
@@ -123,20 +133,28 @@ STATUS_RANK = {
     "WHEN 'cancelled' THEN 4 END",
     "entries": "CASE {} WHEN 'declared' THEN 0 WHEN 'scratched' THEN 1 END",
 }
-DATETIMES = {"post_time", "started_at", "source_fetched_at", "time"}
 RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items()}
+FETCHED_AT_INDEX = {table: COLUMNS[table].index("source_fetched_at") for table in ("races", "entries", "results")}
+# The server is not there or cannot take writes for now (down, restarting, failing over, read-only, out of disk,
+# memory or connections, a deadlock or serialization failure): wait and retry the whole batch.
 TRANSIENT = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
     asyncpg.TransactionRollbackError,
-    asyncpg.InterfaceError,
-    asyncpg.AdminShutdownError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.ReadOnlySQLTransactionError,
     asyncpg.CrashShutdownError,
 )
-BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class RowEncodingError(ValueError):
+    """A value that its column's binary encoding cannot hold (e.g. a number out of a ``smallint``'s range)."""
+
+
+BAD_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, RowEncodingError)
 
 
 def _merge_sql(table: str) -> str:
@@ -170,6 +188,15 @@ def _merge_sql(table: str) -> str:
             )
         elif col == "source_fetched_at":
             sets.append("source_fetched_at = GREATEST(t.source_fetched_at, excluded.source_fetched_at)")
+        elif col == "finish_position":
+            # a result's position goes with its status: a newer disqualification clears it, an older copy of the
+            # finish cannot bring it back
+            sets.append(
+                f"finish_position = CASE WHEN {newer} THEN CASE WHEN excluded.status = 'finished' "
+                "THEN COALESCE(excluded.finish_position, t.finish_position) ELSE excluded.finish_position END "
+                "WHEN t.status = 'finished' THEN COALESCE(t.finish_position, excluded.finish_position) "
+                "ELSE t.finish_position END"
+            )
         else:
             sets.append(
                 f"{col} = CASE WHEN {newer} THEN COALESCE(excluded.{col}, t.{col}) "
@@ -178,8 +205,8 @@ def _merge_sql(table: str) -> str:
     sets.append("updated_at = now()")
     key_list = ", ".join(keys)
     return (
-        f"INSERT INTO {table} AS t ({col_list}) SELECT DISTINCT ON ({key_list}) {col_list} FROM {stage} "
-        f"ORDER BY {key_list}, source_fetched_at DESC ON CONFLICT ({key_list}) DO UPDATE SET {', '.join(sets)}"
+        f"INSERT INTO {table} AS t ({col_list}) SELECT {col_list} FROM {stage} "
+        f"ON CONFLICT ({key_list}) DO UPDATE SET {', '.join(sets)}"
     )
 
 
@@ -212,34 +239,70 @@ class WriteResult:
     retries: int = 0
 
 
-def to_row(topic: str, record: dict[str, Any], source: Any = None) -> Row:
-    """A normalized record (its JSON as a dict) as a row of its table; raises ``KeyError``/``ValueError`` if unfit."""
-    table = TABLE_OF_TOPIC[topic]
-    values = []
-    for col in COLUMNS[table]:
-        value = record.get(col)
-        if value is not None:
-            if col in DATETIMES:
-                value = datetime.fromisoformat(value)
-            elif col == "race_date":
-                value = date.fromisoformat(value)
-            elif col == "details":
-                value = orjson.dumps(value).decode()
-        values.append(value)
-    if values[COLUMNS[table].index("race_id")] is None:
-        raise KeyError("race_id")
-    return Row(table, tuple(values), source)
+TABLE_OF_MODEL: dict[type[BaseModel], str] = {
+    **{model: TABLE_OF_TOPIC[topic] for topic, model in MODEL_OF_TOPIC.items() if model is not OddsBoard},
+    OddsRecord: "odds_snapshots",
+}
+
+
+def rows_of_record(record: BaseModel, source: Any = None) -> list[Row]:
+    """The table rows of one validated record: one row, or one per price of an :class:`OddsBoard`."""
+    if isinstance(record, OddsBoard):
+        at, race_id, final, origin = record.time, record.race_id, record.is_final, record.source
+        return [
+            Row(
+                "odds_snapshots",
+                (at, race_id, p.pool, p.selection, p.odds, final, p.pool_total, p.popularity_rank, origin),
+                source,
+            )
+            for p in record.prices
+        ]
+    table = TABLE_OF_MODEL[type(record)]
+    values = tuple(
+        orjson.dumps(getattr(record, col)).decode() if col == "details" else getattr(record, col)
+        for col in COLUMNS[table]
+    )
+    return [Row(table, values, source)]
 
 
 def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:
-    """The table rows of one normalized message: one row, or one per price of an odds board."""
-    record = orjson.loads(value)
-    if topic != "odds":
-        return [to_row(topic, record, source)]
-    prices = record.pop("prices")
-    if not isinstance(prices, list) or not prices:
-        raise ValueError("an odds board needs a non-empty list of prices")
-    return [to_row(topic, record | price, source) for price in prices]
+    """The table rows of one normalized message, validated against its model (``schema_version`` included).
+
+    Raises ``ValueError`` (pydantic's ``ValidationError``, naming the field and the problem) for a message that is
+    not JSON or does not fit its model, and ``KeyError`` for a topic without a table.
+    """
+    return rows_of_record(MODEL_OF_TOPIC[topic].model_validate_json(value), source)
+
+
+def rounds(table: str, rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """Rows of a table in rounds with one version per key each, every key's versions oldest first.
+
+    Applying the rounds in order gives what applying each version in a batch of its own would: the upsert rules
+    compare a version with the stored row, not with another version of the same batch.
+    """
+    keys = [COLUMNS[table].index(k) for k in KEYS[table]]
+    versions: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for values in rows:
+        versions.setdefault(tuple(values[i] for i in keys), []).append(values)
+    if len(versions) == len(rows):
+        return [rows]
+    at = FETCHED_AT_INDEX[table]
+    out: list[list[tuple[Any, ...]]] = []
+    for same_key in versions.values():
+        same_key.sort(key=lambda v: (v[at] is not None, v[at] or 0))  # stable: arrival order among equals
+        for n, values in enumerate(same_key):
+            if n == len(out):
+                out.append([])
+            out[n].append(values)
+    return out
+
+
+async def _copy(conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]) -> None:
+    """Binary COPY of records into a table; a value its column's encoding cannot hold is bad data."""
+    try:
+        await conn.copy_records_to_table(table, records=records, columns=COLUMNS[table.removeprefix("stage_")])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RowEncodingError(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -299,9 +362,13 @@ class TimescaleWriter:
                 if table == "odds_snapshots":
                     counts[table] = await self._write_odds(conn, by_table[table])
                     continue
-                await conn.copy_records_to_table(f"stage_{table}", records=by_table[table], columns=COLUMNS[table])
-                status = await conn.execute(self._merge[table])
-                counts[table] = int(status.rsplit(" ", 1)[-1])
+                counts[table] = 0
+                for n, records in enumerate(rounds(table, by_table[table])):
+                    if n:
+                        await conn.execute(f"TRUNCATE stage_{table}")
+                    await _copy(conn, f"stage_{table}", records)
+                    status = await conn.execute(self._merge[table])
+                    counts[table] += int(status.rsplit(" ", 1)[-1])
         return counts
 
     async def _write_odds(self, conn: asyncpg.pool.PoolConnectionProxy, records: list[tuple[Any, ...]]) -> int:
@@ -309,7 +376,7 @@ class TimescaleWriter:
         if await self._copy_new_odds(conn, records):
             inserted: Sequence[tuple[Any, ...]] = [r[:5] for r in records]  # time, race_id, pool, selection, odds
         else:
-            await conn.copy_records_to_table("stage_odds_snapshots", records=records, columns=COLUMNS["odds_snapshots"])
+            await _copy(conn, "stage_odds_snapshots", records)
             inserted = [tuple(r) for r in await conn.fetch(self._merge["odds_snapshots"])]
         if inserted and await rollup.exists(conn):
             await rollup.merge(conn, inserted)
@@ -324,7 +391,7 @@ class TimescaleWriter:
         """
         try:
             async with conn.transaction():
-                await conn.copy_records_to_table("odds_snapshots", records=records, columns=COLUMNS["odds_snapshots"])
+                await _copy(conn, "odds_snapshots", records)
         except asyncpg.UniqueViolationError:
             return False
         return True

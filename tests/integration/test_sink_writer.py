@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -15,9 +14,10 @@ from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
 from racelab.metrics import SinkMetrics
 from racelab.settings import Settings
+from schemas.records import EntryRecord, ResultRecord
 from sinks import rollup
 from sinks.db import connect
-from sinks.writer import TimescaleWriter, to_row
+from sinks.writer import RowEncodingError, TimescaleWriter, rows_of_record
 
 pytestmark = pytest.mark.integration
 WORLD = World(seed=41)
@@ -27,7 +27,7 @@ T0 = datetime(2024, 12, 14, 1, 0, tzinfo=UTC)
 
 def rows_of(endpoint: str, body_rows: list[dict], fetched: datetime, key: str = "k") -> list:
     out = normalize(envelope.json_body(body_rows, 1, 5000, len(body_rows)), Context("kra", endpoint, {}, fetched, key))
-    return [to_row(topic, orjson.loads(r.model_dump_json()), r) for topic, recs in out.by_topic().items() for r in recs]
+    return [row for recs in out.by_topic().values() for r in recs for row in rows_of_record(r, r)]
 
 
 @pytest.fixture
@@ -64,13 +64,19 @@ async def test_odds_are_idempotent_and_races_appear_as_placeholders(settings: Se
     assert tuple(placeholder) == ("horse", "seoul", DAY, race.race_no, "unknown")
 
 
-async def test_newer_versions_win_older_ones_only_fill_gaps(settings: Settings, writer: TimescaleWriter):
+async def write_all(writer: TimescaleWriter, batches: list[list], together: bool) -> None:
+    """Each batch in a write of its own, or all of them in one write (several versions of a row in one batch)."""
+    for batch in [[row for b in batches for row in b]] if together else batches:
+        result = await writer.write(batch)
+        assert not result.rejected
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["separate-batches", "one-batch"])
+async def test_newer_versions_win_older_ones_only_fill_gaps(settings: Settings, writer: TimescaleWriter, together):
     races = WORLD.races("seoul", DAY)
     sheet = render_kra.entry_sheet_rows(races[:1])
-    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0))
     # a newer entry sheet changes a jockey; a scratch arrives; an old copy of the sheet is replayed last
     changed = [dict(sheet[0], jkName="새기수", jkNo="080999"), *sheet[1:]]
-    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, changed, T0 + timedelta(minutes=30)))
     scratch = [
         {
             "meet": "서울",
@@ -82,8 +88,13 @@ async def test_newer_versions_win_older_ones_only_fill_gaps(settings: Settings, 
             "cancelReason": "마체이상",
         }
     ]
-    await writer.write(rows_of(ep.KRA_SCRATCHES.path, scratch, T0 + timedelta(minutes=40)))
-    await writer.write(rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0 - timedelta(hours=1)))
+    batches = [
+        rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0),
+        rows_of(ep.KRA_ENTRY_SHEET.path, changed, T0 + timedelta(minutes=30)),
+        rows_of(ep.KRA_SCRATCHES.path, scratch, T0 + timedelta(minutes=40)),
+        rows_of(ep.KRA_ENTRY_SHEET.path, sheet, T0 - timedelta(hours=1)),
+    ]
+    await write_all(writer, batches, together)
     entries = {
         r["entry_no"]: r for r in await fetch(settings, "SELECT * FROM entries WHERE race_id = $1", races[0].race_id)
     }
@@ -97,12 +108,16 @@ async def test_newer_versions_win_older_ones_only_fill_gaps(settings: Settings, 
     assert race["status"] == "scheduled" and race["post_time"] == races[0].post_time
 
 
-async def test_results_become_final_and_races_official(settings: Settings, writer: TimescaleWriter):
+@pytest.mark.parametrize("together", [False, True], ids=["separate-batches", "one-batch"])
+async def test_results_become_final_and_races_official(settings: Settings, writer: TimescaleWriter, together):
     races = list(WORLD.races("seoul", DAY))
     after = datetime(2024, 12, 15, tzinfo=UTC)
-    await writer.write(rows_of(ep.KRA_RACE_RESULT_TOTAL.path, render_kra.race_result_total_rows(races, after), after))
-    await writer.write(rows_of(ep.KRA_RACE_RESULT.path, render_kra.race_result_rows(races), after + timedelta(1)))
-    await writer.write(rows_of(ep.KRA_RACE_PLAN.path, render_kra.race_plan_rows(tuple(races)), after + timedelta(2)))
+    batches = [
+        rows_of(ep.KRA_RACE_RESULT_TOTAL.path, render_kra.race_result_total_rows(races, after), after),
+        rows_of(ep.KRA_RACE_RESULT.path, render_kra.race_result_rows(races), after + timedelta(1)),
+        rows_of(ep.KRA_RACE_PLAN.path, render_kra.race_plan_rows(tuple(races)), after + timedelta(2)),
+    ]
+    await write_all(writer, batches, together)
     statuses = {r["status"] for r in await fetch(settings, "SELECT status FROM races")}
     assert statuses <= {"official", "cancelled"}  # a later schedule poll does not move status back
     (not_final,) = await fetch(settings, "SELECT count(*) FROM results WHERE NOT is_final")
@@ -111,6 +126,50 @@ async def test_results_become_final_and_races_official(settings: Settings, write
     assert {(w["race_id"], w["entry_no"]) for w in winners} == {
         (r.race_id, r.finish_order[0]) for r in races if not r.cancelled
     }
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["separate-batches", "one-batch"])
+async def test_a_corrected_result_clears_the_position_it_replaces(settings, writer, together):
+    race_id = "horse-seoul-1-20241214"
+
+    def result(entry_no: int, position: int | None, status: str, at: datetime) -> list:
+        record = ResultRecord(
+            race_id=race_id,
+            entry_no=entry_no,
+            finish_position=position,
+            status=status,
+            participant_name=f"runner {entry_no}",
+            is_final=True,
+            source="kra",
+            source_fetched_at=at,
+        )
+        return rows_of_record(record, record)
+
+    first = result(1, 1, "finished", T0) + result(2, 2, "finished", T0)
+    corrected = result(1, None, "disqualified", T0 + timedelta(hours=1)) + result(2, 1, "finished", T0 + timedelta(1))
+    await write_all(writer, [first, corrected, first], together)  # the first copy comes back last (a replay)
+    rows = await fetch(settings, "SELECT entry_no, finish_position, status FROM results ORDER BY entry_no")
+    assert [tuple(r) for r in rows] == [(1, None, "disqualified"), (2, 1, "finished")]
+
+
+async def test_a_value_its_column_cannot_hold_is_isolated(settings: Settings, writer: TimescaleWriter):
+    def entry(entry_no: int, body_weight: int) -> list:
+        record = EntryRecord(
+            race_id="horse-seoul-2-20241214",
+            entry_no=entry_no,
+            participant_name=f"runner {entry_no}",
+            body_weight_kg=body_weight,
+            source="kra",
+            source_fetched_at=T0,
+        )
+        return rows_of_record(record, f"entry-{entry_no}")
+
+    rows = [row for n in range(1, 13) for row in entry(n, 40_000 if n == 5 else 480 + n)]  # smallint: 32,767 at most
+    result = await writer.write_until_done(rows)
+    assert [(r.source, type(e)) for r, e in result.rejected] == [("entry-5", RowEncodingError)]
+    assert "int16" in str(result.rejected[0][1])
+    (count,) = await fetch(settings, "SELECT count(*) FROM entries")
+    assert count[0] == 11
 
 
 async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writer: TimescaleWriter, registry):
