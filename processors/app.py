@@ -12,7 +12,6 @@ Guarding against the Faust pitfalls (see the streaming notes):
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, cast
@@ -24,7 +23,7 @@ from processors.errors import DlqLimitExceeded
 from processors.handler import BatchHandler, OutputProducer, RawMessage
 from racelab.metrics import processor_metrics
 from racelab.settings import Settings
-from racelab.streams import attach_ops, faust_app, header_list, stop_now
+from racelab.streams import attach_ops, faust_app, header_list, run_faust_worker, stop_now
 from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -113,25 +112,5 @@ class ProcessorApp:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run one Faust worker until SIGINT/SIGTERM (exits the process)."""
-    import asyncio
-
-    from racelab.kafka import ensure_topics
-
-    catalogue = TopicCatalogue(settings.topics.prefix)
-    asyncio.run(
-        ensure_topics(
-            settings.broker, catalogue.all_names(), settings.topics.partitions, settings.topics.replication_factor
-        )
-    )
-    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; Faust runs on this one
-    # Batches create many short-lived objects; collecting the young generation less often is measurably faster.
-    gc.set_threshold(50_000, 20, 20)
-    processor = ProcessorApp(settings)
-    worker = faust.Worker(
-        processor.app,
-        loglevel=settings.log_level.lower().replace("warning", "warn"),
-        quiet=True,
-        redirect_stdouts=False,
-    )
-    worker.execute_from_commandline()
+    """Run one processors worker until SIGINT/SIGTERM (exits the process)."""
+    run_faust_worker(settings, lambda s: ProcessorApp(s).app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, cast
 
 import faust
@@ -85,6 +85,34 @@ def _transport_class(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
         Consumer = ShortWaitConsumer
 
     return Transport
+
+
+def run_faust_worker(settings: Settings, build: Callable[[Settings], faust.App]) -> None:
+    """Create the topics, build the app and run a Faust worker until SIGINT/SIGTERM (exits the process).
+
+    Faust replaces the root logger's handlers when it starts; the secret mask goes back on the new ones.
+    """
+    import asyncio
+    import gc
+
+    from racelab.kafka import ensure_topics
+    from racelab.logs import guard_handlers
+    from schemas.topics import TopicCatalogue
+
+    names = TopicCatalogue(settings.topics.prefix).all_names()
+    t = settings.topics
+    asyncio.run(ensure_topics(settings.broker, names, t.partitions, t.replication_factor))
+    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; Faust runs on this one
+    # Batches create many short-lived objects; collecting the young generation less often is measurably faster.
+    gc.set_threshold(50_000, 20, 20)
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            guard_handlers(settings)
+
+    level = settings.log_level.lower().replace("warning", "warn")
+    Worker(build(settings), loglevel=level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
 def header_list(headers: object) -> list[tuple[str, bytes]]:

@@ -21,10 +21,9 @@ import faust
 
 from processors.dlq import dlq_headers
 from processors.handler import Outgoing, OutputProducer
-from racelab.kafka import ensure_topics
 from racelab.metrics import sink_metrics
 from racelab.settings import Settings
-from racelab.streams import attach_ops, faust_app, header_list, stop_now
+from racelab.streams import attach_ops, faust_app, header_list, run_faust_worker, stop_now
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
@@ -122,18 +121,4 @@ class SinkApp:
 
 def run_sink(settings: Settings) -> None:
     """Run one sink worker until SIGINT/SIGTERM (exits the process)."""
-    import gc
-
-    catalogue = TopicCatalogue(settings.topics.prefix)
-    asyncio.run(
-        ensure_topics(
-            settings.broker, catalogue.all_names(), settings.topics.partitions, settings.topics.replication_factor
-        )
-    )
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    gc.set_threshold(50_000, 20, 20)
-    sink = SinkApp(settings)
-    worker = faust.Worker(
-        sink.app, loglevel=settings.log_level.lower().replace("warning", "warn"), quiet=True, redirect_stdouts=False
-    )
-    worker.execute_from_commandline()
+    run_faust_worker(settings, lambda s: SinkApp(s).app)

@@ -75,3 +75,53 @@ def test_secret_mask_filter_masks_every_secret():
     )
     assert filt.filter(record)
     assert record.getMessage() == "key=********** pw=********** hook=**********"
+
+
+def test_secret_mask_filter_masks_tracebacks_and_shortens_retried_library_errors():
+    import logging
+    import sys
+
+    filt = SecretMaskFilter(["KRAKEY123"])
+    handler = logging.StreamHandler()
+    try:
+        raise ValueError("bad key KRAKEY123")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("racelab.x", logging.ERROR, __file__, 1, "failed", (), exc_info)
+    assert filt.filter(record)
+    text = handler.format(record)
+    assert "Traceback" in text and "bad key **********" in text and "KRAKEY123" not in text
+
+    pool = logging.LogRecord("asyncpg.pool", logging.WARNING, __file__, 1, "floor; retrying", (), exc_info)
+    assert filt.filter(pool)
+    assert handler.format(pool) == "floor; retrying (ValueError: bad key **********)"
+
+
+def test_faust_workers_put_the_mask_back_on_the_handlers_they_install(monkeypatch):
+    import logging
+
+    from racelab.logs import guard_handlers
+
+    import io
+
+    from mode.utils.logging import ExtensionFormatter
+
+    root = logging.getLogger()
+    out = io.StringIO()
+    replaced = logging.StreamHandler(out)  # what a Faust worker installs at start, with its formatter
+    replaced.setFormatter(ExtensionFormatter(out, fmt="%(name)s %(message)s"))
+    monkeypatch.setattr(root, "handlers", [replaced])
+    settings = Settings(kra={"base_url": "http://x", "service_key": SecretStr("KRAKEY123")})
+    guard_handlers(settings)
+    guard_handlers(settings)
+    masks = [f for f in replaced.filters if isinstance(f, SecretMaskFilter)]
+    assert len(masks) == 1 and masks[0].secrets == ["KRAKEY123"]
+    try:
+        raise ConnectionRefusedError(111, "refused KRAKEY123")
+    except OSError:
+        logging.getLogger("asyncpg.pool").warning("floor; retrying", exc_info=True)
+        logging.getLogger("racelab.t").error("call with %s failed", "KRAKEY123", exc_info=True)
+    text = out.getvalue()
+    assert "Logging error" not in text and "KRAKEY123" not in text
+    assert "asyncpg.pool floor; retrying (ConnectionRefusedError: [Errno 111] refused **********)" in text
+    assert "racelab.t call with ********** failed" in text and "Traceback" in text
