@@ -68,6 +68,7 @@ async def open_producers(settings: Settings, clock: Clock | None = None) -> Asyn
         notifier = AlertNotifier(settings.alerts)
         stack.push_async_callback(notifier.aclose)
         store = ProducerStore(pool, settings.database)
+        metrics.seed(await store.last_successes())
         collector = Collector({"kra": kra, "kspo": kspo}, publisher, store, notifier, live, metrics)
         poller = RaceDayPoller(settings.producers, collector, store, clock, live is not None)
         yield Producers(collector, poller, clock)

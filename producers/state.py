@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 import orjson
 
+from racelab.metrics import SOURCES
 from racelab.settings import DatabaseSettings
-from schemas.topics import Kind
+from schemas.topics import KINDS, Kind
 from sinks.db import translate_errors
 
 STALE_CLAIM = "5 minutes"
@@ -248,6 +249,19 @@ class ProducerStore:
                 pages,
                 items,
             )
+
+    async def last_successes(self) -> dict[tuple[str, str], float]:
+        """Unix time of the last successful collection per source and kind, from ``collection_log``."""
+        async with translate_errors(self.settings):
+            rows = await self.pool.fetch(
+                "SELECT s.source, k.kind, extract(epoch FROM l.collected_at)::float8 AS at "
+                "FROM unnest($1::text[]) AS s(source) CROSS JOIN unnest($2::text[]) AS k(kind) "
+                "CROSS JOIN LATERAL (SELECT collected_at FROM collection_log c WHERE c.ok AND c.source = s.source "
+                "AND c.kind = k.kind ORDER BY collected_at DESC LIMIT 1) AS l",
+                list(SOURCES),
+                list(KINDS),
+            )
+        return {(r["source"], r["kind"]): r["at"] for r in rows}
 
     async def checkpoint_done(self, job_id: str, day: date, track: str, kind: str) -> bool:
         async with translate_errors(self.settings):

@@ -3,11 +3,15 @@
 Each long-running process exposes the process-wide registry on ``/metrics`` (see :mod:`racelab.ops`). Tests build
 the groups on a registry of their own. Names are a contract with ``deploy/prometheus/rules.yml`` and the Grafana
 dashboards in ``deploy/grafana/``.
+
+Every labelled counter starts with all its series at 0 (every source, kind, stage, table): ``increase()`` and the
+alerts built on it see the first failure after a start, which a series born at 1 would hide.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 import weakref
 from collections.abc import Iterator
@@ -16,7 +20,20 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from schemas.topics import KINDS, NORMALIZED_NAME
+
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+SOURCES = ("kra", "kspo")
+NORMALIZED = tuple(NORMALIZED_NAME.values())
+TABLES = ("races", "entries", "results", "odds_snapshots")
+PROCESSOR_STAGES = ("decode", "validate", "normalize")
+
+
+def _zero(counter: Counter, *label_sets: tuple[str, ...]) -> Counter:
+    """Create every series of a labelled counter at 0 (the cartesian product of the label value sets)."""
+    for values in itertools.product(*label_sets):
+        counter.labels(*values)
+    return counter
 
 
 class _Freshness(Collector):
@@ -74,6 +91,17 @@ class ProducerMetrics:
         )
         self._freshness = _Freshness()
         registry.register(self._freshness)
+        _zero(self.polls, SOURCES, KINDS, ("ok", "failed"))
+        _zero(self.retries, SOURCES, KINDS)
+        _zero(self.failures, SOURCES, KINDS)
+        _zero(self.raw_messages, KINDS)
+
+    def seed(self, last_success: dict[tuple[str, str], float]) -> None:
+        """Freshness and last success from before this process started (Unix times per source and kind), so that a
+        restart during an outage does not hide how stale the data is."""
+        for (source, kind), at in last_success.items():
+            self.last_success.labels(source, kind).set(at)
+            self._freshness.last.setdefault((source, kind), at)
 
     def succeeded(self, source: str, kind: str, pages: int) -> None:
         now = time.time()
@@ -104,6 +132,9 @@ class ProcessorMetrics:
             registry=registry,
         )
         self.dead_letters = dead_letter_counter(registry)
+        _zero(self.consumed, KINDS)
+        _zero(self.normalized, NORMALIZED)
+        _zero(self.dead_letters, KINDS, PROCESSOR_STAGES)
 
 
 _DLQ: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
@@ -155,6 +186,10 @@ class SinkMetrics:
             "racelab_sink_last_commit_timestamp_seconds", "Unix time of the last committed batch", registry=registry
         )
         self.dead_letters = dead_letter_counter(registry)
+        _zero(self.rows_written, TABLES)
+        _zero(self.rows_rejected, TABLES)
+        _zero(self.db_errors, ("bad_data", "unavailable"))
+        _zero(self.dead_letters, KINDS, ("sink",))
 
 
 class ConsumerMetrics:

@@ -117,6 +117,10 @@ def test_scrape_jobs_use_the_ops_and_api_ports_and_load_the_rules():
         for job in config["scrape_configs"]
     }
     ops = OpsSettings()
+    hosts = {
+        t.rsplit(":", 1)[0] for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    }
+    assert hosts == {ops.host} == {ApiSettings().host}  # where the processes listen by default
     assert ports["producers"] == {ops.producers_port}
     assert ports["processors"] == {ops.processors_port}
     assert ports["sink"] == {ops.sink_port}
@@ -130,3 +134,44 @@ def test_compose_mounts_the_grafana_provisioning_and_the_dashboards():
     providers = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/racelab.yml").read_text())["providers"]
     assert mounts["./grafana/dashboards"] == providers[0]["options"]["path"]
     assert all((DEPLOY / source).is_dir() for source in mounts)
+
+
+def test_compose_prometheus_and_grafana_reach_each_other_and_the_host_processes_on_loopback():
+    """The processes listen on 127.0.0.1: Prometheus shares the host's network to scrape them, and Grafana shares
+    it to query that Prometheus on the address Prometheus listens on."""
+    services = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
+    assert services["prometheus"]["network_mode"] == services["grafana"]["network_mode"] == "host"
+    listen = next(a for a in services["prometheus"]["command"] if a.startswith("--web.listen-address="))
+    datasources = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasources["datasources"][0]["url"] == "http://" + listen.split("=", 1)[1]
+
+
+def test_labelled_counters_start_with_every_series_at_zero():
+    """increase() over a window that starts at the process's start sees the first failure only if its series was
+    already exported at 0 (the DLQ and collection-failure alerts rely on it)."""
+    registry = CollectorRegistry()
+    ProducerMetrics(registry)
+    ProcessorMetrics(registry)
+    SinkMetrics(registry)
+    value = registry.get_sample_value
+    for source in ("kra", "kspo"):
+        for kind in ("schedules", "entries", "odds", "results"):
+            assert value("racelab_collection_failures_total", {"source": source, "kind": kind}) == 0
+            assert value("racelab_polls_total", {"source": source, "kind": kind, "outcome": "failed"}) == 0
+    for kind in ("schedules", "entries", "odds", "results"):
+        for stage in ("decode", "validate", "normalize", "sink"):
+            assert value("racelab_dlq_records_total", {"kind": kind, "stage": stage}) == 0
+    for table in ("races", "entries", "results", "odds_snapshots"):
+        assert value("racelab_sink_rows_written_total", {"table": table}) == 0
+    assert value("racelab_sink_db_errors_total", {"kind": "unavailable"}) == 0
+
+
+def test_freshness_is_seeded_from_before_the_start():
+    import time
+
+    registry = CollectorRegistry()
+    metrics = ProducerMetrics(registry)
+    metrics.seed({("kra", "odds"): time.time() - 600})
+    freshness = registry.get_sample_value("racelab_data_freshness_seconds", {"source": "kra", "kind": "odds"})
+    assert 599 <= freshness < 660
+    assert registry.get_sample_value("racelab_data_freshness_seconds", {"source": "kspo", "kind": "odds"}) is None

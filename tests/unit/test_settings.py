@@ -83,8 +83,12 @@ def test_secret_mask_filter_masks_tracebacks_and_shortens_retried_library_errors
 
     filt = SecretMaskFilter(["KRAKEY123"])
     handler = logging.StreamHandler()
-    try:
+
+    def fail() -> None:
         raise ValueError("bad key KRAKEY123")
+
+    try:
+        fail()
     except ValueError:
         exc_info = sys.exc_info()
     record = logging.LogRecord("racelab.x", logging.ERROR, __file__, 1, "failed", (), exc_info)
@@ -98,13 +102,12 @@ def test_secret_mask_filter_masks_tracebacks_and_shortens_retried_library_errors
 
 
 def test_faust_workers_put_the_mask_back_on_the_handlers_they_install(monkeypatch):
+    import io
     import logging
 
-    from racelab.logs import guard_handlers
-
-    import io
-
     from mode.utils.logging import ExtensionFormatter
+
+    from racelab.logs import guard_handlers
 
     root = logging.getLogger()
     out = io.StringIO()
@@ -120,7 +123,7 @@ def test_faust_workers_put_the_mask_back_on_the_handlers_they_install(monkeypatc
         raise ConnectionRefusedError(111, "refused KRAKEY123")
     except OSError:
         logging.getLogger("asyncpg.pool").warning("floor; retrying", exc_info=True)
-        logging.getLogger("racelab.t").error("call with %s failed", "KRAKEY123", exc_info=True)
+        logging.getLogger("racelab.t").exception("call with %s failed", "KRAKEY123")
     text = out.getvalue()
     assert "Logging error" not in text and "KRAKEY123" not in text
     assert "asyncpg.pool floor; retrying (ConnectionRefusedError: [Errno 111] refused **********)" in text
