@@ -101,7 +101,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.component == "all":
         from racelab.supervisor import child_env, run_all
 
-        roles = ["processors", "sink", "producers"]
+        roles = ["sink", "processors", "producers"]  # stopped in reverse: feeders first
         if settings.api.ingestion_key.get_secret_value():
             roles.append("api")
         else:

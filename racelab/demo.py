@@ -146,7 +146,7 @@ class Demo:
         sim_args = ["simulator", "--every-day", "--speed", f"{self.speed:g}", "--clock-start", sim_start]
         self.children.append(start("simulator", sim_args, env, log_dir))
         self._wait_for_simulator()
-        for role in ("processors", "sink", "producers", "api"):
+        for role in ("sink", "processors", "producers", "api"):  # stopped in reverse: feeders first
             self.children.append(start(role, ["run", role], env, log_dir))
         self.say(f"logs of every process: {log_dir}/")
 

@@ -227,6 +227,13 @@ async def _stats(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
     )
 
 
+async def _form(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
+    from sinks import queries as q
+
+    await _race_scoped(conn, args.race_id)
+    return await q.race_form(conn, args.race_id, days=args.days)
+
+
 async def _one(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
     from sinks import queries as q
 
@@ -290,6 +297,9 @@ def add_query_parser(subparsers: Any) -> None:
     command("race", "a race and its entries", _race).add_argument("race_id")
     command("entries", "the entries of a race", _entries, "Entry", hide=("race_id",)).add_argument("race_id")
     command("results", "the results of a race", _results, "Result", hide=("race_id",)).add_argument("race_id")
+    form = command("form", "entry stats of a race: each runner's and jockey's record before it", _form, "EntryForm")
+    form.add_argument("race_id")
+    form.add_argument("--days", type=_count, default=365, help="how far back (default 365 days)")
     odds = command("odds", "a race's odds history (raw, or bucketed with --bucket)", _odds)
     odds.add_argument("race_id")
     odds.add_argument("--pool", choices=POOLS, help="only this pool")

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,19 +58,31 @@ def stop(children: Sequence[Child], grace_s: float = 30.0) -> dict[str, int]:
     """Stop the children one by one in reverse start order (SIGTERM, then SIGKILL after ``grace_s``); exit codes.
 
     One at a time, so that what feeds another part stops first (the producers before the simulator they call).
+    Another Ctrl+C meanwhile does not cut the stop short (the children run in sessions of their own and would be
+    left running): it is answered with a note.
     """
+
+    def again(signum: int, frame: object) -> None:
+        log.warning("already stopping; waiting for the processes to exit (at most %.0fs each)", grace_s)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, again) if main else None
     codes = {}
-    for child in reversed(children):
-        if child.running:
-            child.process.send_signal(signal.SIGTERM)
-        try:
-            codes[child.name] = child.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0fs; killing it", child.name, grace_s)
-            child.process.kill()
-            codes[child.name] = child.process.wait()
-        if child._log is not None:
-            child._log.close()
+    try:
+        for child in reversed(children):
+            if child.running:
+                child.process.send_signal(signal.SIGTERM)
+            try:
+                codes[child.name] = child.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0fs; killing it", child.name, grace_s)
+                child.process.kill()
+                codes[child.name] = child.process.wait()
+            if child._log is not None:
+                child._log.close()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return codes
 
 

@@ -7,6 +7,7 @@ Every function takes a connection or a pool (:data:`Executor`) whose ``search_pa
 from sinks.queries.base import Executor, InvalidRaceId, QueryError, RaceNotFound, race_window
 from sinks.queries.models import (
     Entry,
+    EntryForm,
     OddsBucket,
     OddsSnapshot,
     OddsSummary,
@@ -18,10 +19,11 @@ from sinks.queries.models import (
 )
 from sinks.queries.odds import odds_day_summary, odds_history, odds_history_bucketed, odds_summary, odds_wide
 from sinks.queries.races import entries, race, races_by_date, require_race, results
-from sinks.queries.stats import entry_stats, horse_win_rate, jockey_stats
+from sinks.queries.stats import entry_stats, horse_win_rate, jockey_stats, race_form
 
 __all__ = [
     "Entry",
+    "EntryForm",
     "Executor",
     "InvalidRaceId",
     "OddsBucket",
@@ -44,6 +46,7 @@ __all__ = [
     "odds_summary",
     "odds_wide",
     "race",
+    "race_form",
     "race_window",
     "races_by_date",
     "require_race",

@@ -143,6 +143,25 @@ class ParticipantStats:
     place_rate: float
 
 
+@dataclass(slots=True)
+class EntryForm:
+    """A runner of a race with its record and its jockey's before the race day (starts, wins, places, rates)."""
+
+    entry_no: int
+    participant_id: str | None
+    participant_name: str
+    jockey_id: str | None
+    jockey_name: str | None
+    status: str
+    starts: int
+    wins: int
+    places: int
+    win_rate: float | None
+    jockey_starts: int
+    jockey_wins: int
+    jockey_win_rate: float | None
+
+
 def names(model: type) -> tuple[str, ...]:
     """The field names of a model, in order."""
     return tuple(f.name for f in fields(model))

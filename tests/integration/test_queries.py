@@ -7,6 +7,7 @@ is worked out here in Python from the same rows, independently of the SQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import random
@@ -19,6 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 import pytest
 
+from racelab.query_cli import to_json
 from racelab.settings import Settings
 from sinks import queries as q
 from sinks import rollup
@@ -325,6 +327,35 @@ async def test_horse_win_rate_and_jockey_stats(dataset):
     assert await q.jockey_stats(conn, "J01", date(2025, 1, 1), date(2025, 1, 31)) is None
 
 
+@pytest.mark.parametrize("race_id", [R4, R1])
+async def test_race_form_counts_only_the_days_before_the_race(dataset, race_id):
+    conn, data = dataset
+    day = next(r[3] for r in data.races if r[0] == race_id)
+    horses = expected_stats(data, "participant", day - timedelta(days=365), day - timedelta(days=1))
+    jockeys = expected_stats(data, "jockey", day - timedelta(days=365), day - timedelta(days=1))
+    field = sorted(e for e in data.entries if e[0] == race_id)
+    got = await q.race_form(conn, race_id)
+    assert [(f.entry_no, f.participant_id, f.jockey_id, f.status) for f in got] == [
+        (e[1], e[2], e[4], e[6]) for e in field
+    ]
+    for form in got:
+        starts, wins, places = horses.get(form.participant_id, (0, 0, 0))
+        assert (form.starts, form.wins, form.places) == (starts, wins, places)
+        assert form.win_rate == (wins / starts if starts else None)
+        j_starts, j_wins, _ = jockeys.get(form.jockey_id, (0, 0, 0))
+        assert (form.jockey_starts, form.jockey_wins) == (j_starts, j_wins)
+    if race_id == R4:  # the day before had races: the busan runners that ran at seoul on D have a record
+        assert any(f.starts for f in got) and any(f.jockey_wins for f in got)
+    else:  # nothing before D
+        assert all(f.starts == f.jockey_starts == 0 and f.win_rate is None for f in got)
+    assert await q.race_form(conn, R4, days=0) == [
+        dataclasses.replace(
+            f, starts=0, wins=0, places=0, win_rate=None, jockey_starts=0, jockey_wins=0, jockey_win_rate=None
+        )
+        for f in await q.race_form(conn, R4)
+    ]
+
+
 # --- the command line ---------------------------------------------------------------------------------------
 
 
@@ -377,6 +408,47 @@ async def test_cli_json_output(settings: Settings, dataset):
     code, out, _ = await racelab(settings, "odds", R3, "--bucket", "1h", "--pool", "WIN", "--format", "json")
     assert code == 0
     assert [d["open"] for d in json.loads(out)] == [b[3] for b in expected_buckets(data, R3, timedelta(hours=1), "WIN")]
+
+
+CLI_CASES = {
+    "races": (("races", "2024-12-14", "--track", "seoul"), lambda c: q.races_by_date(c, D, track="seoul")),
+    "race": (("race", R2), lambda c: q.race(c, R2)),
+    "entries": (("entries", R1), lambda c: q.entries(c, R1)),
+    "results": (("results", R2), lambda c: q.results(c, R2)),
+    "form": (("form", R4, "--days", "30"), lambda c: q.race_form(c, R4, days=30)),
+    "odds": (("odds", R1, "--pool", "PLC"), lambda c: q.odds_history(c, R1, pool="PLC")),
+    "summary": (("summary", R3), lambda c: q.odds_summary(c, R3)),
+    "day-summary": (
+        ("day-summary", "2024-12-14", "--pool", "WIN", "--pool", "QNL", "--type", "horse"),
+        lambda c: q.odds_day_summary(c, D, pools=["WIN", "QNL"], race_type="horse"),
+    ),
+    "wide": (("wide", R1), lambda c: q.odds_wide(c, R1)),
+    "stats": (
+        ("stats", "--by", "jockey", "--from", "2024-12-14", "--to", "2024-12-15", "--min-starts", "2"),
+        lambda c: q.entry_stats(c, "jockey", D, D2, min_starts=2),
+    ),
+    "horse": (("horse", "H01"), lambda c: q.horse_win_rate(c, "H01")),
+    "jockey": (
+        ("jockey", "J01", "--from", "2024-12-14", "--to", "2024-12-14"),
+        lambda c: q.jockey_stats(c, "J01", D, D),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CLI_CASES))
+async def test_every_query_command_prints_what_its_function_returns(settings: Settings, dataset, name):
+    conn, _ = dataset
+    args, call = CLI_CASES[name]
+    expected = await call(conn)
+    assert expected, "the case must have rows to compare"
+    code, out, err = await racelab(settings, *args, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == json.loads(to_json(expected))
+    code, out, err = await racelab(settings, *args)  # and as a table: a header line and one line per row
+    assert code == 0, err
+    rows = len(expected) if isinstance(expected, list) else None
+    if rows is not None:
+        assert len(out.splitlines()) == rows + 1
 
 
 @pytest.mark.parametrize(
