@@ -30,6 +30,7 @@ import asyncpg
 from producers.simulator.world import TRACKS
 from racelab.settings import DatabaseSettings, load_settings
 from sinks import queries as q
+from sinks import rollup
 from sinks.db import connect
 from sinks.queries.base import KST
 from sinks.writer import Row, TimescaleWriter
@@ -202,7 +203,7 @@ async def sizes(conn: asyncpg.Connection) -> None:
         "WHERE schemaname = current_schema() AND tablename = 'odds_snapshots' ORDER BY indexname"
     ):
         print(f"  index {name}: {_mb(nbytes)}")
-    for table in ("races", "entries", "results"):
+    for table in ("races", "entries", "results", *(["odds_daily_rollup"] if await rollup.exists(conn) else [])):
         row = await conn.fetchrow(
             f"SELECT count(*), pg_table_size('{table}'), pg_indexes_size('{table}'), pg_total_relation_size('{table}') "
             f"FROM {table}"
@@ -236,6 +237,12 @@ async def cleanup(conn: asyncpg.Connection, ingest: IngestReport) -> None:
         ingest.started_at - timedelta(minutes=1),
         ingest.race_ids,
     )
+    if await rollup.exists(conn):  # the writer rolled them up too
+        await conn.execute(
+            "DELETE FROM odds_daily_rollup WHERE race_id = ANY($1) AND day >= $2",
+            ingest.race_ids,
+            ingest.started_at - timedelta(days=1),
+        )
     await conn.execute("DELETE FROM races WHERE race_id = ANY($1) AND status = 'unknown'", ingest.race_ids)
     chunks = await conn.fetch(
         "SELECT format('%I.%I', chunk_schema, chunk_name), range_start, range_end FROM timescaledb_information.chunks "
