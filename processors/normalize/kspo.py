@@ -60,6 +60,9 @@ def _round(row: Row) -> dict[str, int]:
     return out
 
 
+BOAT_FIRST_WEEKDAY = 2  # Wednesday: day 1 of a boat round (Misari races on Wednesdays and Thursdays)
+
+
 def _boat_day(row: Row, ctx: Context) -> date:
     """Boat rows have no date: the message key's date, shifted by the row's day of the round."""
     day = day_from_key(ctx.key)
@@ -68,7 +71,10 @@ def _boat_day(row: Row, ctx: Context) -> date:
     key_day_no = integer(ctx.params.get("day_tcnt"))
     row_day_no = integer(row.get("day_tcnt"))
     if key_day_no is None and row_day_no is not None:
-        key_day_no = {2: 1, 3: 2}.get(day.weekday(), 1)  # Wed = day 1, Thu = day 2
+        # A call for the whole round (the daily schedule poll): the key names some day of the round's week, which
+        # need not be a boat race day. Day n of a round is the n-th race day of its week: Wednesday, Thursday.
+        monday = day - timedelta(days=day.weekday())
+        return monday + timedelta(days=BOAT_FIRST_WEEKDAY + row_day_no - 1)
     if row_day_no is not None and key_day_no is not None:
         day += timedelta(days=row_day_no - key_day_no)
     return day

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from producers.simulator.faults import FaultRule
-from producers.simulator.world import World
+from producers.simulator.world import TRACKS, World
 from racelab.api.app import create_app
 from racelab.api.service import open_control_service
 from racelab.kafka import ensure_topics
@@ -274,6 +274,55 @@ async def test_status_numbers_come_from_the_database_and_the_dlq(api, cfg, sim):
     assert sum(s["collected"] + s["failed"] for s in other["sources"]) == 0
     assert other["summary"]["totalRaces"] == 0 and other["summary"]["failureCount"] == 1
     assert {d["kind"]: d["onDate"] for d in other["dlq"]}["results"] == 0
+
+
+async def test_triggered_collections_flow_through_the_running_pipeline_into_the_status(api, cfg, sim):
+    """Processors and sink run as real processes: what the triggers collect is normalized and written, and the
+    status's rows of the day are what the database holds (race 1's counts known from the simulated world)."""
+    world = sim[0]
+    race = world.races("seoul", DAY)[0]
+    workers = [await start_component(role, pipeline_env(cfg)) for role in ("processors", "sink")]
+    try:
+        answer = await api.post("/api/ingestion/trigger/schedules", json={"date": "2024-12-14"}, headers=H)
+        assert answer.json()["success"] is True
+        for kind in ("entries", "odds", "results"):
+            answer = await api.post(f"/api/ingestion/trigger/{kind}", json={"raceIds": [race.race_id]}, headers=H)
+            assert answer.json()["success"] is True and answer.json()["data"]["errors"] == 0, answer.text
+        count = "SELECT count(*) FROM {} WHERE race_id = $1"
+        async with asyncio.timeout(90):
+            while True:
+                got = [(await fetch(cfg, count.format(t), race.race_id))[0][0] for t in ("entries", "results")]
+                odds = (await fetch(cfg, count.format("odds_snapshots") + " AND is_final", race.race_id))[0][0]
+                if got == [len(race.runners), len(race.runners)] and odds == len(race.final_odds()):
+                    break
+                assert all(w.returncode is None for w in workers)
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)  # nothing more in flight
+        (db,) = await fetch(
+            cfg,
+            "WITH day AS (SELECT race_id, status FROM races WHERE race_date = $1) SELECT "
+            "(SELECT count(*) FROM day WHERE status <> 'unknown') AS races, "
+            "(SELECT count(*) FROM entries JOIN day USING (race_id)) AS entries, "
+            "(SELECT count(*) FROM odds_snapshots JOIN day USING (race_id)) AS odds, "
+            "(SELECT count(*) FROM results JOIN day USING (race_id)) AS results",
+            DAY,
+        )
+        summary = (await api.get("/api/ingestion/status", params={"date": "2024-12-14"}, headers=H)).json()["data"]
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await asyncio.wait_for(worker.wait(), 60)
+    counts = summary["summary"]
+    scheduled = sum(len(world.races(track, DAY)) for track in TRACKS)  # every race type: raceTypes left out
+    assert counts["schedulesCollected"] == db["races"] == scheduled
+    assert (counts["entriesCollected"], counts["oddsSnapshots"], counts["resultsCollected"]) == (
+        db["entries"],
+        db["odds"],
+        db["results"],
+    )
+    assert db["odds"] >= len(race.final_odds()) and db["results"] == len(race.runners)
+    assert [w.returncode for w in workers] == [0, 0]
 
 
 async def test_failures_are_listed_and_retried(api, cfg, sim):

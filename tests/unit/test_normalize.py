@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import orjson
@@ -212,6 +212,23 @@ def test_kspo_boat_without_dates_uses_the_key():
             races, year, rnd, day_no
         )
         assert normalize(body(rows), ctx(kind, key=key, source="kspo")).count() == 0
+
+
+@pytest.mark.parametrize("weekday", range(7))
+def test_kspo_boat_round_without_a_day_is_dated_by_each_row_s_day_of_the_round(weekday):
+    """The daily schedule poll asks for the whole round with the key of whatever day it is: the rows are dated
+    Wednesday (day 1) and Thursday (day 2) of that week, never the key's day."""
+    year, rnd, _ = WORLD.round_of("boat", THURSDAY)
+    wednesday = THURSDAY - timedelta(days=1)
+    races = [*WORLD.races("misari", wednesday), *WORLD.races("misari", THURSDAY)]
+    rows = [
+        *render_kspo.boat_entry_rows(list(WORLD.races("misari", wednesday)), year, rnd, 1),
+        *render_kspo.boat_entry_rows(list(WORLD.races("misari", THURSDAY)), year, rnd, 2),
+    ]
+    key_day = wednesday - timedelta(days=2) + timedelta(days=weekday)  # Monday .. Sunday of that week
+    out = normalize(body(rows), ctx(ep.BOAT_ENTRIES.path, key=f"kspo:misari:{key_day:%Y%m%d}", source="kspo"))
+    assert sorted(r.race_id for r in out.races) == sorted(r.race_id for r in races)
+    assert {r.race_date for r in out.races} == {wednesday, THURSDAY}
 
 
 # ---- failures by stage ------------------------------------------------------------------------------------------
