@@ -70,11 +70,12 @@ class LagMonitor:
     clock: Callable[[], float] = time.time
     figures: list[TopicLag] = field(default_factory=list)
     last_progress: float = field(default=0.0)
+    last_measured: float = field(default=0.0)
     last_error: str | None = None
     _consumer: AIOKafkaConsumer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.last_progress = self.clock()
+        self.last_progress = self.last_measured = self.clock()
 
     @property
     def lag(self) -> int:
@@ -84,10 +85,15 @@ class LagMonitor:
         """Seconds without progress while messages wait (0 when nothing waits)."""
         return 0.0 if self.lag == 0 else max(0.0, self.clock() - self.last_progress)
 
+    def unmeasured_for(self) -> float:
+        """Seconds since the lag was last measured (the figures are that old)."""
+        return max(0.0, self.clock() - self.last_measured)
+
     def update(self, figures: list[TopicLag]) -> None:
         before = {f.topic: f.committed for f in self.figures}
         moved = any(before.get(f.topic, -1) != f.committed for f in figures)
         self.figures = figures
+        self.last_measured = self.clock()
         if moved or self.lag == 0:
             self.last_progress = self.clock()
         for f in figures:

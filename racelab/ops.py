@@ -48,6 +48,10 @@ def database_check(settings: Settings) -> Check:
 
 def progress_check(monitor: LagMonitor, stuck_after_s: float) -> Check:
     async def check() -> tuple[str, bool, str]:
+        unmeasured = monitor.unmeasured_for()
+        if unmeasured > stuck_after_s:  # the figures below would be stale: no verdict on progress without them
+            why = monitor.last_error or "no measurement"
+            return "consumer", False, f"group {monitor.group}: lag not measured for {unmeasured:.0f}s ({why})"
         stalled = monitor.stalled_for()
         if stalled > stuck_after_s:
             return (

@@ -43,3 +43,22 @@ def test_stalled_only_while_messages_wait_and_no_offset_moves():
 
 def test_lag_never_negative_when_the_broker_reports_an_end_below_the_commit():
     assert TopicLag("a", end=4, committed=5).lag == 0
+
+
+async def test_readiness_fails_when_the_lag_cannot_be_measured_for_longer_than_the_stall_limit():
+    from racelab.ops import progress_check
+
+    clock, registry = Clock(), CollectorRegistry()
+    m = monitor(clock, registry)
+    check = progress_check(m, stuck_after_s=120)
+    m.update([TopicLag("a", 10, 10), TopicLag("b", 5, 5)])
+    assert (await check())[1] is True
+    m.last_error = "cannot measure lag (KafkaConnectionError)"  # the monitor's polls fail from here on
+    clock.now += 100
+    assert (await check())[1] is True  # the last figures are still recent enough
+    clock.now += 30
+    name, ok, detail = await check()
+    assert (name, ok) == ("consumer", False)
+    assert detail == "group g: lag not measured for 130s (cannot measure lag (KafkaConnectionError))"
+    m.update([TopicLag("a", 10, 10), TopicLag("b", 5, 5)])
+    assert (await check())[1] is True
