@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,9 @@ bench-processors: stack-up  ## normalized odds rows/s through one processor work
 bench-sink: stack-up  ## odds rows/s of the sink writer into the real hypertable
 	$(BIN)/python -m benchmarks.sink_throughput
 
-bench-e2e: stack-up  ## raw odds -> processors -> sink -> TimescaleDB: rows/s and latency
-	$(BIN)/python -m benchmarks.end_to_end
+bench-e2e: stack-up  ## raw odds -> processors -> sink -> TimescaleDB: 25k rows/s for 180 s, then latency at half rate
+	$(BIN)/python -m benchmarks.end_to_end --rate 25000 --seconds 180
+	$(BIN)/python -m benchmarks.end_to_end --rate 12500 --seconds 120
 
 bench-scale-data: stack-up  ## fill one year of history (~18M odds rows) into schema "scale" for the query benchmark
 	$(BIN)/python -m benchmarks.scale_data --replace

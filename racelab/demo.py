@@ -285,7 +285,11 @@ def example_queries(day: date, race_id: str) -> list[list[str]]:
     ]
 
 
-def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str], None] = print) -> int:
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - the demo talks to its user, line by line even through a pipe
+
+
+def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str], None] = _say) -> int:
     """The demo; returns the exit code (0 done, 130 interrupted)."""
     from deploy.stack.manager import LocalStack
     from sinks.migrate import migrate

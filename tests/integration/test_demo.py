@@ -43,7 +43,7 @@ def test_a_short_race_day_lands_in_the_database_and_everything_stops_cleanly(end
     assert proc.returncode == 0, output
     progress = [line for line in output.splitlines() if line.startswith("[") and "KST]" in line]
     assert len(progress) >= 3 and "polls" in progress[-1] and "lag" in progress[-1]
-    assert re.search(r"stopped: api \(exit 0\), producers \(exit 0\), sink \(exit 0\), processors \(exit 0\)", output)
+    assert re.search(r"stopped: api \(exit 0\), producers \(exit 0\), processors \(exit 0\), sink \(exit 0\)", output)
     found = counts(output)
     # 10:35-12:30 KST: the first races of all seven tracks are run, official and paid.
     assert found["races"] >= 50 and found["entries"] > 300 and found["odds_snapshots"] > 10_000, found
@@ -65,9 +65,14 @@ def test_ctrl_c_stops_every_process(endpoints: Endpoints):
         if line.startswith("[") and "KST]" in line and len([x for x in lines if "KST]" in x]) >= 3:
             break
     proc.send_signal(signal.SIGINT)
+    while "interrupted; stopping every process" not in lines[-1] and time.monotonic() < deadline + 60:
+        lines.append(proc.stdout.readline())
+    proc.send_signal(signal.SIGINT)  # impatient: a second Ctrl+C while the processes are being stopped
     rest, _ = proc.communicate(timeout=120)
     output = "".join(lines) + rest
     assert proc.returncode == 130, output
     assert "interrupted; stopping every process" in output
     stopped = re.search(r"stopped: (.*)", output)
     assert stopped is not None and all(part.endswith("(exit 0)") for part in stopped[1].split(", ")), output
+    assert len(stopped[1].split(", ")) == 5  # simulator, sink, processors, producers, control API
+    assert "already stopping; waiting for the processes to exit" in output
