@@ -15,15 +15,17 @@ from datetime import datetime
 import asyncpg
 
 TABLE = "odds_daily_rollup"
-MERGE_SQL = f"""
-INSERT INTO {TABLE} AS r (day, race_id, pool, selection, open_odds, close_odds, high_odds, low_odds, snapshots,
-                          first_at, last_at)
+GROUPED = """
 SELECT time_bucket(INTERVAL '1 day', time, TIMESTAMPTZ '2000-01-01 00:00:00+09'), race_id, pool, selection,
        first(odds, time), last(odds, time), max(odds), min(odds), count(*), min(time), max(time)
-FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS b(time, race_id, pool, selection,
-                                                                                       odds)
+FROM {source}
 GROUP BY 1, race_id, pool, selection
 ORDER BY 1, race_id, pool, selection
+"""
+MERGE = f"""
+INSERT INTO {TABLE} AS r (day, race_id, pool, selection, open_odds, close_odds, high_odds, low_odds, snapshots,
+                          first_at, last_at)
+{GROUPED}
 ON CONFLICT (day, race_id, pool, selection) DO UPDATE SET
     open_odds  = CASE WHEN excluded.first_at < r.first_at THEN excluded.open_odds ELSE r.open_odds END,
     close_odds = CASE WHEN excluded.last_at > r.last_at THEN excluded.close_odds ELSE r.close_odds END,
@@ -33,13 +35,13 @@ ON CONFLICT (day, race_id, pool, selection) DO UPDATE SET
     first_at   = least(r.first_at, excluded.first_at),
     last_at    = greatest(r.last_at, excluded.last_at)
 """
-REBUILD_SQL = f"""
-INSERT INTO {TABLE}
-SELECT time_bucket(INTERVAL '1 day', time, TIMESTAMPTZ '2000-01-01 00:00:00+09'), race_id, pool, selection,
-       first(odds, time), last(odds, time), max(odds), min(odds), count(*), min(time), max(time)
-FROM odds_snapshots GROUP BY 1, race_id, pool, selection
-ORDER BY 1, race_id, pool, selection
-"""
+MERGE_SQL = MERGE.replace(
+    "{source}",
+    "unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS b(time, race_id, pool, selection, "
+    "odds)",
+)
+MERGE_STAGED_SQL = MERGE.replace("{source}", "stage_odds_snapshots")
+REBUILD_SQL = f"INSERT INTO {TABLE} " + GROUPED.replace("{source}", "odds_snapshots")
 
 
 async def exists(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> bool:
@@ -53,6 +55,15 @@ async def merge(
     """Roll up inserted odds rows into the table (call inside the transaction that inserted them)."""
     if rows:  # the database groups them (on the other core, while this process reads the next batch)
         await conn.execute(MERGE_SQL, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def merge_staged(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
+    """Roll up the odds rows of the session's staging table, every one of which the transaction inserted.
+
+    The rows are already on the server: nothing travels twice (shipping a batch's columns as arrays cost more than
+    the grouping and the upsert together, measured).
+    """
+    await conn.execute(MERGE_STAGED_SQL)
 
 
 async def rebuild(conn: asyncpg.Connection) -> int:
