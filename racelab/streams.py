@@ -23,12 +23,15 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
     Faust's own web server stays off: metrics and health are served by :mod:`racelab.ops`.
     """
     broker = settings.broker
+    (settings.stack.home / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topics.prefix}-{role}",
         broker=f"kafka://{broker.bootstrap_servers}",
         store="memory://",
         autodiscover=False,
         web_enabled=False,
+        # Faust keeps a folder per app (empty here: memory store, no tables); under RACELAB_HOME, not the cwd.
+        datadir=str(settings.stack.home / "faust" / "{conf.name}"),
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
         broker_session_timeout=broker.session_timeout_ms / 1000,
