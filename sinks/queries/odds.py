@@ -129,14 +129,12 @@ def _summaries(rows: Iterable[asyncpg.Record]) -> list[OddsSummary]:
 
 def _day_summaries(day: date, rows: Iterable[Any]) -> list[OddsSummary]:
     """Summary rows of one known day (``day`` is not fetched: one timestamp fewer to decode per row)."""
-    out: list[OddsSummary] = []
-    add = out.append
-    for race_id, pool, selection, first, last, high, low, snapshots in rows:
-        if last is None:  # one snapshot
-            add(OddsSummary(day, race_id, pool, selection, first, first, first, first, 0.0, snapshots))
-        else:
-            add(OddsSummary(day, race_id, pool, selection, first, last, high, low, round(last - first, 6), snapshots))
-    return out
+    return [
+        OddsSummary(day, race_id, pool, selection, first, first, first, first, 0.0, snapshots)  # one snapshot
+        if last is None
+        else OddsSummary(day, race_id, pool, selection, first, last, high, low, round(last - first, 6), snapshots)
+        for race_id, pool, selection, first, last, high, low, snapshots in rows
+    ]
 
 
 async def odds_wide(db: Executor, race_id: str) -> list[WideOdds]:
