@@ -71,26 +71,35 @@ class SinkApp:
         )
         return self.topics.dlq(kind), message.key, message.value or b"", headers
 
-    def rows_of(self, chunk: list[Any]) -> tuple[list[Row], list[Outgoing]]:
-        """Table rows of a batch, and the dead letters of records that are not JSON or do not fit their model."""
-        rows: list[Row] = []
-        dead: list[Outgoing] = []
-        for event in chunk:
-            message = event.message
-            try:
-                rows += rows_of_message(message.topic.rsplit(".", 1)[1], message.value or b"", event)
-            except (ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
-                dead.append(self._dead_letter(event, exc))
-        return rows, dead
+    def rows_of(self, event: Any) -> list[Row]:
+        """Table rows of one message; raises ``ValueError``/``KeyError`` for one that is not JSON or does not fit its
+        model (pydantic's ``ValidationError`` is a ``ValueError``)."""
+        message = event.message
+        return rows_of_message(message.topic.rsplit(".", 1)[1], message.value or b"", event)
 
     async def write(self, chunk: list[Any]) -> None:
-        """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters."""
+        """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters.
+
+        Messages are turned into rows as the transactions fill, so a large batch (a backlog of big odds boards)
+        never holds more than one transaction's rows; a message's rows are not split (a transaction holds more than
+        ``batch_size`` rows only when one message alone has more).
+        """
         s = self.settings.sink
-        rows, dead = self.rows_of(chunk)
+        rows: list[Row] = []
+        dead: list[Outgoing] = []
         rejected: list[tuple[Row, Exception]] = []
-        for start in range(0, len(rows), s.batch_size):
-            result = await self.writer.write_until_done(rows[start : start + s.batch_size], s.retry_max_delay_s)
-            rejected += result.rejected
+        for event in chunk:
+            try:
+                more = self.rows_of(event)
+            except (ValueError, KeyError) as exc:
+                dead.append(self._dead_letter(event, exc))
+                continue
+            if rows and len(rows) + len(more) > s.batch_size:
+                rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
+                rows = []
+            rows += more
+        if rows:
+            rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
         # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
         first_error = {id(row.source): (row.source, exc) for row, exc in reversed(rejected)}
         dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]

@@ -400,6 +400,11 @@ async def test_replay_from_the_beginning_changes_nothing(settings: Settings, db_
         await asyncio.sleep(1)
         assert await metric(port, "racelab_sink_batch_records_sum") == producer.expected.table_rows
         assert await metric(port, "racelab_sink_rows_written_total", {"table": "odds_snapshots"}) == 0
+        # the backlog came in batches of up to 2,000 messages (50 prices each): no transaction held more rows than
+        # the 2,000 of RACELAB_SINK__BATCH_SIZE (plus one message's, as a message is never split)
+        transactions = await metric(port, "racelab_sink_batch_records_count")
+        assert transactions and transactions >= producer.expected.table_rows / 2000
+        assert await metric(port, "racelab_sink_batch_records_bucket", {"le": "2500.0"}) == transactions
         assert await metric(port, "racelab_sink_rows_rejected_total", {"table": "results"}) in (None, 0)
     finally:
         await stop(replay)
