@@ -64,9 +64,9 @@ def secret_values(settings: Settings) -> list[str]:
     ):
         if isinstance(secret, SecretStr) and secret.get_secret_value():
             values.append(secret.get_secret_value())
-    from urllib.parse import urlsplit
+    from racelab.settings import url_password
 
-    password = urlsplit(settings.database.url.get_secret_value()).password
+    password = url_password(settings.database.url.get_secret_value())
     if password:
         values.append(password)
     return values

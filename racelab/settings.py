@@ -12,7 +12,7 @@ import os
 from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -250,11 +250,22 @@ def load_settings() -> Settings:
     return Settings(_env_file=env_file if env_file.is_file() else None)  # type: ignore[call-arg]
 
 
-def redact_url(url: str) -> str:
-    """Mask the password of a URL (``postgresql://u:***@h/db``)."""
+def url_password(url: str) -> str | None:
+    """The password a database URL carries, in its user part or as a ``password`` query parameter (libpq)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    if parts.password is not None:
+        return parts.password
+    return dict(parse_qsl(parts.query)).get("password")
+
+
+def redact_url(url: str) -> str:
+    """Mask the password of a URL (``postgresql://u:***@h/db``, ``...?password=***``)."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{netloc[-1]}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        masked = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)

@@ -53,6 +53,11 @@ def test_settings_are_frozen():
 def test_redact_url():
     assert redact_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact_url("postgresql://u@h/db?password=s3cret&sslmode=disable") == (
+        "postgresql://u@h/db?password=***&sslmode=disable"
+    )
+    settings = Settings(database={"url": SecretStr("postgresql://u@h/db?password=qp-secret-1")})
+    assert "qp-secret-1" in secret_values(settings)
 
 
 def test_secret_mask_filter_masks_every_secret():
