@@ -253,9 +253,7 @@ def load_settings() -> Settings:
 def url_password(url: str) -> str | None:
     """The password a database URL carries, in its user part or as a ``password`` query parameter (libpq)."""
     parts = urlsplit(url)
-    if parts.password is not None:
-        return parts.password
-    return dict(parse_qsl(parts.query)).get("password")
+    return parts.password or dict(parse_qsl(parts.query)).get("password") or parts.password
 
 
 def redact_url(url: str) -> str:

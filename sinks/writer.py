@@ -136,7 +136,8 @@ STATUS_RANK = {
 RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items()}
 FETCHED_AT_INDEX = {table: COLUMNS[table].index("source_fetched_at") for table in ("races", "entries", "results")}
 # The server is not there or cannot take writes for now (down, restarting, failing over, read-only, out of disk,
-# memory or connections, a deadlock or serialization failure): wait and retry the whole batch.
+# memory or connections, a deadlock or serialization failure): wait and retry the whole batch. A cancelled statement
+# is not among them: a statement_timeout shorter than a batch would cancel every retry the same way.
 TRANSIENT = (
     OSError,
     asyncio.TimeoutError,
@@ -144,10 +145,27 @@ TRANSIENT = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TransactionRollbackError,
     asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.IdleSessionTimeoutError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """Whether an ``InterfaceError`` comes from a connection that died under it.
+
+    When the server goes away inside a transaction, leaving ``conn.transaction()`` raises a plain ``InterfaceError``
+    ("the underlying connection is closed") that replaces the connection error: the chain still names the cause.
+    Any other ``InterfaceError`` is a misuse of the driver, not an outage.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TRANSIENT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "connection is closed" in str(exc)
 
 
 class RowEncodingError(ValueError):
@@ -433,7 +451,9 @@ class TimescaleWriter:
             middle = len(rows) // 2
             await self._write(rows[:middle], result)
             await self._write(rows[middle:], result)
-        except TRANSIENT as exc:
+        except (*TRANSIENT, asyncpg.InterfaceError) as exc:
+            if isinstance(exc, asyncpg.InterfaceError) and not _lost_connection(exc):
+                raise DatabaseError(f"write failed: {exc.__class__.__name__}: {exc}") from exc
             if self.metrics:
                 self.metrics.db_errors.labels("unavailable").inc()
             raise DatabaseUnavailable(f"database unavailable during a write ({exc.__class__.__name__})") from exc

@@ -132,7 +132,9 @@ def _day_summaries(day: date, rows: Iterable[Any]) -> list[OddsSummary]:
     return [
         OddsSummary(day, race_id, pool, selection, first, first, first, first, 0.0, snapshots)  # one snapshot
         if last is None
-        else OddsSummary(day, race_id, pool, selection, first, last, high, low, round(last - first, 6), snapshots)
+        else OddsSummary(
+            day, race_id, pool, selection, first, last, high, low, round(last - first, 6) or 0.0, snapshots
+        )
         for race_id, pool, selection, first, last, high, low, snapshots in rows
     ]
 

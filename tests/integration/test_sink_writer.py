@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -170,6 +171,37 @@ async def test_a_value_its_column_cannot_hold_is_isolated(settings: Settings, wr
     assert "int16" in str(result.rejected[0][1])
     (count,) = await fetch(settings, "SELECT count(*) FROM entries")
     assert count[0] == 11
+
+
+async def test_a_connection_killed_inside_a_transaction_is_an_outage_that_the_write_waits_out(
+    settings: Settings, writer: TimescaleWriter, registry
+):
+    """The server ends the writer's connection in the middle of a transaction (a restart, a failover): leaving the
+    transaction then raises a plain InterfaceError; it must count as an outage, not as a bug."""
+    conn = await connect(settings.database)
+    try:
+        await conn.execute(
+            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$"
+        )
+        await conn.execute("CREATE TRIGGER slow AFTER INSERT ON races FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+        race = WORLD.races("seoul", DAY)[2]
+        rows = rows_of(ep.KRA_FINAL_DIVIDENDS.path, render_kra.final_dividend_rows(race), T0)
+        writing = asyncio.create_task(writer.write_until_done(rows, max_delay_s=0.2))
+        find = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'racelab' AND pid <> pg_backend_pid() "
+            "AND datname = current_database() AND state = 'active' AND query LIKE '%INSERT INTO races%'"
+        )
+        async with asyncio.timeout(10):
+            while (pid := await conn.fetchval(find)) is None:  # noqa: ASYNC110 - polling the server
+                await asyncio.sleep(0.02)
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        result = await asyncio.wait_for(writing, 30)
+        assert result.retries >= 1 and not result.rejected and result.rows["odds_snapshots"] == len(rows)
+        assert registry.get_sample_value("racelab_sink_db_errors_total", {"kind": "unavailable"}) >= 1
+        assert await conn.fetchval("SELECT count(*) FROM odds_snapshots") == len(rows)
+    finally:
+        await conn.close()
 
 
 async def test_a_bad_row_is_isolated_and_the_rest_lands(settings: Settings, writer: TimescaleWriter, registry):

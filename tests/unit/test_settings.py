@@ -58,6 +58,8 @@ def test_redact_url():
     )
     settings = Settings(database={"url": SecretStr("postgresql://u@h/db?password=qp-secret-1")})
     assert "qp-secret-1" in secret_values(settings)
+    settings = Settings(database={"url": SecretStr("postgresql://u:@h/db?password=qp-secret-2")})  # empty user part
+    assert "qp-secret-2" in secret_values(settings)
 
 
 def test_secret_mask_filter_masks_every_secret():
