@@ -7,13 +7,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 import orjson
 
-from racelab.metrics import SOURCES
 from racelab.settings import DatabaseSettings
+from schemas.records import Source
 from schemas.topics import KINDS, Kind
 from sinks.db import translate_errors
 
@@ -258,7 +258,7 @@ class ProducerStore:
                 "FROM unnest($1::text[]) AS s(source) CROSS JOIN unnest($2::text[]) AS k(kind) "
                 "CROSS JOIN LATERAL (SELECT collected_at FROM collection_log c WHERE c.ok AND c.source = s.source "
                 "AND c.kind = k.kind ORDER BY collected_at DESC LIMIT 1) AS l",
-                list(SOURCES),
+                list(get_args(Source)),
                 list(KINDS),
             )
         return {(r["source"], r["kind"]): r["at"] for r in rows}

@@ -15,15 +15,17 @@ import itertools
 import time
 import weakref
 from collections.abc import Iterator
+from typing import get_args
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from schemas.records import Source
 from schemas.topics import KINDS, NORMALIZED_NAME
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-SOURCES = ("kra", "kspo")
+SOURCES: tuple[str, ...] = get_args(Source)
 NORMALIZED = tuple(NORMALIZED_NAME.values())
 TABLES = ("races", "entries", "results", "odds_snapshots")
 PROCESSOR_STAGES = ("decode", "validate", "normalize")

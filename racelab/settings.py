@@ -253,7 +253,7 @@ def load_settings() -> Settings:
 def url_password(url: str) -> str | None:
     """The password a database URL carries, in its user part or as a ``password`` query parameter (libpq)."""
     parts = urlsplit(url)
-    return parts.password or dict(parse_qsl(parts.query)).get("password") or parts.password
+    return parts.password or dict(parse_qsl(parts.query)).get("password")
 
 
 def redact_url(url: str) -> str:
@@ -266,4 +266,6 @@ def redact_url(url: str) -> str:
     if any(key == "password" for key, _ in query):
         masked = [(key, "***" if key == "password" else value) for key, value in query]
         parts = parts._replace(query=urlencode(masked, safe="*"))
+    elif parts.password is None:
+        return url  # nothing to mask: the URL exactly as given
     return urlunsplit(parts)

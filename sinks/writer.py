@@ -165,7 +165,7 @@ def _lost_connection(exc: BaseException) -> bool:
         if isinstance(seen, TRANSIENT):
             return True
         seen = seen.__cause__ or seen.__context__
-    return "connection is closed" in str(exc)
+    return "connection is closed" in str(exc)  # a connection that closed before the call: no cause to trace
 
 
 class RowEncodingError(ValueError):
