@@ -19,7 +19,7 @@ from datetime import date
 
 from producers.kra import KraClient
 from producers.ratelimit import RateLimiter
-from racelab.settings import KraSettings
+from runtime.settings import KraSettings
 
 DAY = date(2024, 12, 14)
 

@@ -23,14 +23,14 @@ from datetime import UTC, date, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
-from racelab.kafka import ensure_topics
-from racelab.settings import load_settings
+from runtime.db import connect
+from runtime.kafka import ensure_topics
+from runtime.settings import load_settings
+from schemas import endpoints as ep
 from schemas.raw import RawHeaders
 from schemas.topics import TopicCatalogue
-from sinks.db import connect
 from sinks.migrate import migrate
 
 PROBE_RACE = "horse-jeju-99-20241214"

@@ -25,11 +25,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from processors.normalize import normalize
 from processors.normalize.common import Context
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
-from racelab.kafka import ensure_topics
-from racelab.settings import load_settings
+from runtime.kafka import ensure_topics
+from runtime.settings import load_settings
+from schemas import endpoints as ep
 from schemas.raw import RawHeaders
 from schemas.records import odds_messages
 from schemas.topics import TopicCatalogue

@@ -28,11 +28,11 @@ from multiprocessing.connection import Connection
 import asyncpg
 
 from producers.simulator.world import TRACKS
-from racelab.settings import DatabaseSettings, load_settings
+from runtime.db import connect
+from runtime.settings import DatabaseSettings, load_settings
+from schemas.timezones import KST
 from sinks import queries as q
 from sinks import rollup
-from sinks.db import connect
-from sinks.queries.base import KST
 from sinks.writer import Row, TimescaleWriter
 
 FIELD = {"horse": 14, "cycle": 7, "boat": 6}

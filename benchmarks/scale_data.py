@@ -27,11 +27,11 @@ import asyncpg
 from processors.normalize.kra import closing_time
 from producers.cadence import odds_offsets
 from producers.simulator.world import MARKET_OPEN, TRACKS, Race, World
-from racelab.settings import DatabaseSettings, load_settings
+from runtime.db import connect
+from runtime.settings import DatabaseSettings, load_settings
 from sinks import rollup
-from sinks.db import connect
 from sinks.migrate import migrate
-from sinks.writer import COLUMNS
+from sinks.tables import COLUMNS
 
 # Usual number of races on a race day; the world's card (10-16 races) is cut to it.
 RACES_PER_DAY = {
@@ -133,7 +133,7 @@ def odds_records(race: Race, offsets: list[int]) -> Iterator[Record]:
 
 
 def race_record(race: Race) -> Record:
-    """A ``races`` row in :data:`sinks.writer.COLUMNS` order."""
+    """A ``races`` row in :data:`sinks.tables.COLUMNS` order."""
     source = "kra" if race.race_type == "horse" else "kspo"
     started = None if race.cancelled else race.post_time
     status = "cancelled" if race.cancelled else "official"

@@ -18,10 +18,11 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from racelab.settings import load_settings
-from sinks.db import connect
+from runtime.db import connect
+from runtime.settings import load_settings
 from sinks.migrate import migrate
-from sinks.writer import COLUMNS, Row, TimescaleWriter
+from sinks.tables import COLUMNS
+from sinks.writer import Row, TimescaleWriter
 
 POOLS = ("WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI")
 

@@ -20,10 +20,11 @@ import faust
 
 from processors.dlq import DlqLimit
 from processors.errors import DlqLimitExceeded
-from processors.handler import BatchHandler, OutputProducer, RawMessage
-from racelab.metrics import processor_metrics
-from racelab.settings import Settings
-from racelab.streams import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from processors.handler import BatchHandler, RawMessage
+from runtime.delivery import OutputProducer
+from runtime.metrics import processor_metrics
+from runtime.settings import Settings
+from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
 from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
+from schemas.dlq import Stage
 from schemas.errors import PipelineError
-
-Stage = Literal["decode", "validate", "normalize", "sink"]
 
 
 class ProcessingError(PipelineError):

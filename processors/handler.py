@@ -7,30 +7,25 @@ writes are idempotent, so a re-send is harmless).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
-from processors.dlq import DlqLimit, dlq_headers
+from processors.dlq import DlqLimit
 from processors.errors import DecodeError, ProcessingError
 from processors.normalize import normalize
 from processors.normalize.common import Context
-from racelab.kafka import durable_producer
-from racelab.metrics import ProcessorMetrics
-from racelab.settings import BrokerSettings
+from runtime.delivery import Delivery, Outgoing
+from runtime.metrics import ProcessorMetrics
+from schemas.dlq import Stage, dlq_headers
 from schemas.raw import RawHeaders
 from schemas.records import odds_messages
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
-MAX_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,9 +40,6 @@ class RawMessage:
     headers: list[tuple[str, bytes]]
 
 
-Outgoing = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
-
-
 def context_of(message: RawMessage) -> Context:
     """The normalizer context from the provenance headers; unreadable headers are a decode error."""
     try:
@@ -56,99 +48,6 @@ def context_of(message: RawMessage) -> Context:
         raise DecodeError(f"provenance headers missing or invalid ({exc.__class__.__name__})") from None
     key = message.key.decode("utf-8", "replace") if message.key else ""
     return Context(headers.source, headers.endpoint, headers.params, headers.fetched_at, key)
-
-
-class OutputProducer:
-    """aiokafka producer for normalized records and dead letters (acks=all; partitions cached per key)."""
-
-    def __init__(self, broker: BrokerSettings) -> None:
-        self.broker = broker
-        self._producer: AIOKafkaProducer | None = None
-        self._partitions: dict[str, list[int]] = {}
-        self._cache: dict[tuple[str, bytes], int] = {}
-
-    async def start(self) -> None:
-        """Connect (inside the running loop, as aiokafka requires)."""
-        if self._producer is not None:
-            return
-        self._producer = durable_producer(self.broker, "processors", max_batch_size=256 * 1024)
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            raise RuntimeError("OutputProducer.start() was not awaited")
-        return self._producer
-
-    async def _partition(self, topic: str, key: bytes | None) -> int | None:
-        if key is None:
-            return None
-        cached = self._cache.get((topic, key))
-        if cached is not None:
-            return cached
-        if topic not in self._partitions:
-            self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        partitions = self._partitions[topic]
-        partition = int(DefaultPartitioner()(key, partitions, partitions))
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[(topic, key)] = partition
-        return partition
-
-    async def deliver(self, messages: Sequence[Outgoing]) -> None:
-        """Send all, return when all are acknowledged; retry through broker outages.
-
-        Records are grouped by topic and partition (one race's records share one) and handed to aiokafka as
-        record batches: one append per record and one request per full batch, instead of one ``send`` per record.
-        """
-        delay = 0.5
-        while True:
-            try:
-                await asyncio.gather(*await self._submit(messages))
-            except KafkaError as exc:
-                log.warning(
-                    "delivering %d messages failed (%s); retrying in %.1fs",
-                    len(messages),
-                    exc.__class__.__name__,
-                    delay,
-                )
-                self._partitions.clear()
-                self._cache.clear()
-                await asyncio.sleep(delay)
-                delay = min(MAX_WAIT_S, delay * 2)
-            else:
-                return
-
-    async def _submit(self, messages: Sequence[Outgoing]) -> list[asyncio.Future[object]]:
-        groups: dict[tuple[str, int | None], list[Outgoing]] = {}
-        cache = self._cache
-        for message in messages:
-            topic, key = message[0], message[1]
-            partition = cache.get((topic, key)) if key is not None else None
-            if partition is None:
-                partition = await self._partition(topic, key)
-            groups.setdefault((topic, partition), []).append(message)
-        futures = []
-        for (topic, partition), group in groups.items():
-            if partition is None:  # no key: let aiokafka pick
-                for _, key, value, headers in group:
-                    futures.append(await self.producer.send(topic, value=value, key=key, headers=headers))
-                continue
-            batch = self.producer.create_batch()
-            for _, key, value, headers in group:
-                if batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
-                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-                    batch = self.producer.create_batch()
-                    if batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
-                        raise KafkaError(f"a record for {topic} is larger than a whole batch")
-            if batch.record_count():
-                futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-        return futures
 
 
 @dataclass
@@ -168,7 +67,7 @@ class BatchHandler:
         self,
         kind: Kind,
         topics: TopicCatalogue,
-        output: OutputProducer,
+        output: Delivery,
         limit: DlqLimit,
         metrics: ProcessorMetrics | None = None,
     ) -> None:
@@ -179,7 +78,7 @@ class BatchHandler:
         self.limit = limit
         self.normalized_topics = {name: topics.normalized(k) for k, name in NORMALIZED_NAME.items()}
 
-    def _dead_letter(self, message: RawMessage, error: Exception, stage: str) -> Outgoing:
+    def _dead_letter(self, message: RawMessage, error: Exception, stage: Stage) -> Outgoing:
         headers = dlq_headers(
             message.headers,
             topic=message.topic,
@@ -198,7 +97,7 @@ class BatchHandler:
             try:
                 records = normalize(message.value or b"", context_of(message))
             except ProcessingError as exc:
-                failure: tuple[Exception, str] | None = (exc, exc.stage)
+                failure: tuple[Exception, Stage] | None = (exc, exc.stage)
             except Exception as exc:  # a bug must not skip a message: it goes to the DLQ, loudly
                 log.exception("normalizer bug on %s/%d@%d", message.topic, message.partition, message.offset)
                 failure = (exc, "normalize")

@@ -8,7 +8,7 @@ from pathlib import Path
 from processors.errors import NormalizeError
 from processors.normalize import NORMALIZERS, Normalized, normalize
 from processors.normalize.common import Context, items
-from producers import endpoints as ep
+from schemas import endpoints as ep
 
 # (field that only this endpoint's rows carry, endpoint); the first match wins.
 SIGNATURES: tuple[tuple[str, str], ...] = (

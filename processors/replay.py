@@ -19,8 +19,8 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from racelab.kafka import durable_producer, list_topics
-from racelab.settings import BrokerSettings
+from runtime.kafka import durable_producer, list_topics
+from runtime.settings import BrokerSettings
 from schemas.topics import KINDS, TopicCatalogue
 
 IDLE_S = 2.0

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from racelab.settings import AlertSettings
+from runtime.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 

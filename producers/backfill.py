@@ -26,6 +26,7 @@ from producers.collector import Collector
 from producers.kspo import guess_round
 from producers.state import ProducerStore
 from schemas.topics import KINDS, Kind
+from schemas.tracks import race_type_of
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _rows(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
 
 def race_numbers(track: str, day: date, pages: Sequence[RawResponse]) -> list[int]:
     """Race numbers of one track and day, read from its schedule answer."""
-    race_type = plans.RACE_TYPE_OF[track]
+    race_type = race_type_of(track)
     numbers: set[int] = set()
     day_no = guess_round(race_type, day)[2] if race_type != "horse" else 0
     for row in _rows(pages):
@@ -138,7 +139,7 @@ class Backfill:
 
     async def unit_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
         """The calls of one unit."""
-        race_type = plans.RACE_TYPE_OF[track]
+        race_type = race_type_of(track)
         if kind == "schedules":
             return plans.schedule_calls(track, day)
         if kind == "entries":

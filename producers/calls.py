@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from producers import endpoints as ep
+from schemas import endpoints as ep
+from schemas.race_ids import day_key, race_id, source_of_race
 from schemas.topics import Kind
-
-# KRA ``meet`` request code of each horse track; KSPO ``meet_nm`` of each cycle track.
-KRA_MEET_CODES: dict[str, str] = {"seoul": "1", "jeju": "2", "busan": "3"}
-CYCLE_MEET_NAMES: dict[str, str] = {"gwangmyeong": "광명", "changwon": "창원", "busan_cycle": "부산"}
+from schemas.tracks import BY_CODE, TRACKS
 
 
 @dataclass(frozen=True)
@@ -35,20 +33,19 @@ def pad2(value: int | str) -> str:
 
 def meet_code(track: str) -> str:
     """KRA ``meet`` request parameter for a track code."""
-    try:
-        return KRA_MEET_CODES[track]
-    except KeyError:
-        raise ValueError(f"not a KRA track: {track!r} (expected one of {sorted(KRA_MEET_CODES)})") from None
+    found = BY_CODE.get(track)
+    if found is None or found.kra_meet is None:
+        known = sorted(t.code for t in TRACKS if t.kra_meet is not None)
+        raise ValueError(f"not a KRA track: {track!r} (expected one of {known})")
+    return str(found.kra_meet)
 
 
-def day_key(source: str, track: str, day: date) -> str:
-    """Message key of a day-wide call."""
-    return f"{source}:{track}:{day:%Y%m%d}"
-
-
-def race_id(race_type: str, track: str, race_no: int, day: date) -> str:
-    """``{race_type}-{track_code}-{race_no}-{YYYYMMDD}``."""
-    return f"{race_type}-{track}-{race_no}-{day:%Y%m%d}"
+def cycle_meet(track: str) -> str:
+    """KSPO ``meet_nm`` request parameter of a cycle track."""
+    found = BY_CODE.get(track)
+    if found is None or found.kspo_meet is None:
+        raise KeyError(track)
+    return found.kspo_meet
 
 
 # ---- KRA ---------------------------------------------------------------------------------------------------------
@@ -92,14 +89,14 @@ def kra_race_result_total(track: str, day: date, race_no: int | None = None) -> 
 
 # ---- KSPO --------------------------------------------------------------------------------------------------------
 def cycle_entries(year: int, round_no: int, track: str, day: date, kind: Kind = "entries") -> Call:
-    params = {"stnd_yr": str(year), "week_tcnt": pad2(round_no), "meet_nm": CYCLE_MEET_NAMES[track]}
+    params = {"stnd_yr": str(year), "week_tcnt": pad2(round_no), "meet_nm": cycle_meet(track)}
     return Call("kspo", kind, ep.CYCLE_ENTRIES.path, params, day_key("kspo", track, day))
 
 
 def cycle_result(year: int, round_no: int, day_no: int, race_no: int, track: str, day: date) -> Call:
     params = {
         "stnd_yr": str(year),
-        "meet_nm": CYCLE_MEET_NAMES[track],
+        "meet_nm": cycle_meet(track),
         "week_tcnt": pad2(round_no),
         "day_tcnt": str(day_no),
         "race_no": pad2(race_no),
@@ -147,5 +144,4 @@ def boat_payoff(year: int, round_no: int, day_no: int, race_no: int, day: date) 
 
 
 def live_odds(race: str) -> Call:
-    source = "kra" if race.startswith("horse-") else "kspo"
-    return Call(source, "odds", ep.LIVE_ODDS_PATH, {"race_id": race}, race)
+    return Call(source_of_race(race), "odds", ep.LIVE_ODDS_PATH, {"race_id": race}, race)

@@ -6,7 +6,7 @@ classified by HTTP status and API result code (:mod:`producers.errors`), never b
 quota) blocks the client until midnight KST without further calls.
 
 The service key is added to the query at send time only: it is not in :attr:`RawResponse.params`, not in any
-message, and httpx's request log is silenced by :func:`racelab.logs.setup_logging`.
+message, and httpx's request log is silenced by :func:`runtime.logs.setup_logging`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Self
 
 import httpx
 
 from producers.calls import Call
-from producers.endpoints import BY_PATH
 from producers.errors import (
     MalformedResponse,
     QuotaExceeded,
@@ -36,12 +35,13 @@ from producers.errors import (
     class_for_status,
 )
 from producers.ratelimit import RateLimiter
-from racelab.metrics import ProducerMetrics
-from racelab.settings import SourceSettings
+from runtime.metrics import ProducerMetrics
+from runtime.settings import SourceSettings
+from schemas.endpoints import BY_PATH
 from schemas.envelope import EnvelopeError, PageInfo, inspect_page
+from schemas.timezones import KST
 
 log = logging.getLogger(__name__)
-KST = timezone(timedelta(hours=9))
 MAX_PAGES = 10_000
 SECRET_PARAM_NAMES = frozenset({"servicekey", "service_key"})
 _KEY_IN_URL = re.compile(r"((?:service_?key)=)[^&\s\"']+", re.IGNORECASE)

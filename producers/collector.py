@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from producers.alerts import AlertNotifier
 from producers.calls import Call
 from producers.client import DataGoKrClient, RawResponse
-from producers.endpoints import LIVE_ODDS_PATH
 from producers.errors import UpstreamError
 from producers.publisher import RawPublisher
 from producers.state import FailureRow, ProducerStore
-from racelab.metrics import ProducerMetrics
+from runtime.metrics import ProducerMetrics
+from schemas.endpoints import LIVE_ODDS_PATH
 from schemas.errors import PipelineError
 
 log = logging.getLogger(__name__)

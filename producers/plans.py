@@ -11,13 +11,7 @@ from producers import calls
 from producers.client import RawResponse
 from producers.kspo import guess_round
 from producers.state import RaceRef
-
-TRACKS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "horse": ("seoul", "busan", "jeju"),
-    "cycle": ("gwangmyeong", "changwon", "busan_cycle"),
-    "boat": ("misari",),
-}
-RACE_TYPE_OF = {track: race_type for race_type, tracks in TRACKS_BY_TYPE.items() for track in tracks}
+from schemas.tracks import race_type_of
 
 
 def kspo_round(race: RaceRef) -> tuple[int, int, int]:
@@ -30,7 +24,7 @@ def kspo_round(race: RaceRef) -> tuple[int, int, int]:
 
 def schedule_calls(track: str, day: date) -> list[calls.Call]:
     """Calls that give a day's race list and post times (topic kind ``schedules``)."""
-    race_type = RACE_TYPE_OF[track]
+    race_type = race_type_of(track)
     if race_type == "horse":
         return [calls.kra_race_plan(track, day), calls.kra_entry_sheet(track, day, kind="schedules")]
     year, round_no, _ = guess_round(race_type, day)
@@ -41,7 +35,7 @@ def schedule_calls(track: str, day: date) -> list[calls.Call]:
 
 def entry_calls(track: str, day: date, races: Sequence[RaceRef]) -> list[calls.Call]:
     """Calls that refresh a day's entry sheets (scratches, jockey changes)."""
-    race_type = RACE_TYPE_OF[track]
+    race_type = race_type_of(track)
     if race_type == "horse":
         return [calls.kra_entry_sheet(track, day), calls.kra_scratches(track, day)]
     year, round_no, day_no = kspo_round(races[0]) if races else guess_round(race_type, day)

@@ -24,10 +24,11 @@ from producers.calls import Call, live_odds
 from producers.clock import Clock
 from producers.collector import Collector
 from producers.state import ProducerStore, RaceRef
-from racelab.settings import ProducerSettings
+from runtime.settings import ProducerSettings
+from schemas.timezones import kst_date, kst_moment
+from schemas.tracks import CODES_BY_RACE_TYPE
 
 log = logging.getLogger(__name__)
-KST = timedelta(hours=9)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LOOK_BACK = timedelta(hours=2)
 LOOK_AHEAD = timedelta(hours=2, minutes=5)
@@ -40,10 +41,6 @@ class Outcome:
     collected: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def kst_date(moment: datetime) -> date:
-    return (moment.astimezone(UTC) + KST).date()
 
 
 class RaceDayPoller:
@@ -68,7 +65,7 @@ class RaceDayPoller:
     def tracks(self, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None) -> list[str]:
         types = race_types or self.settings.race_types
         wanted = tracks or self.settings.tracks
-        return [t for rt in types for t in plans.TRACKS_BY_TYPE[rt] if not wanted or t in wanted]
+        return [t for rt in types for t in CODES_BY_RACE_TYPE[rt] if not wanted or t in wanted]
 
     async def collect_calls(self, calls: Sequence[Call]) -> Outcome:
         outcome = Outcome()
@@ -100,7 +97,7 @@ class RaceDayPoller:
 
     async def _daily_schedule(self, now: datetime) -> None:
         today = kst_date(now)
-        at = datetime.combine(today, self.settings.schedule_time_kst, tzinfo=UTC) - KST
+        at = kst_moment(today, self.settings.schedule_time_kst)
         if now < at:
             return
         # the daily run may start late (restart, catch-up): any time today counts, once

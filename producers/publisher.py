@@ -16,8 +16,8 @@ from typing import Self
 from aiokafka.errors import KafkaError
 
 from producers.client import RawResponse
-from racelab.kafka import durable_producer
-from racelab.settings import BrokerSettings
+from runtime.kafka import durable_producer
+from runtime.settings import BrokerSettings
 from schemas.errors import BrokerError
 from schemas.raw import RawHeaders
 from schemas.topics import Kind, TopicCatalogue

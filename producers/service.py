@@ -17,13 +17,13 @@ from producers.live_odds import LiveOddsClient
 from producers.pollers import RaceDayPoller
 from producers.publisher import RawPublisher
 from producers.state import ProducerStore
-from racelab.kafka import ensure_topics
-from racelab.metrics import producer_metrics
-from racelab.ops import OpsServer, broker_check, database_check
-from racelab.settings import Settings
+from runtime.db import create_pool
+from runtime.kafka import ensure_topics
+from runtime.metrics import producer_metrics
+from runtime.ops import OpsServer, broker_check, database_check
+from runtime.settings import Settings
 from schemas.errors import PipelineError
 from schemas.topics import KINDS, TopicCatalogue
-from sinks.db import create_pool
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,13 +11,13 @@ from typing import Any, get_args
 import asyncpg
 import orjson
 
-from racelab.settings import DatabaseSettings
+from runtime.db import translate_errors
+from runtime.settings import DatabaseSettings
+from schemas.race_ids import date_of_key, source_of
 from schemas.records import Source
 from schemas.topics import KINDS, Kind
-from sinks.db import translate_errors
 
 STALE_CLAIM = "5 minutes"
-_KEY_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class RaceRef:
 
     @property
     def source(self) -> str:
-        return "kra" if self.race_type == "horse" else "kspo"
+        return source_of(self.race_type)
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> RaceRef:
@@ -73,13 +72,7 @@ def fingerprint(source: str, endpoint: str, params: dict[str, str]) -> str:
 
 def key_day(message_key: str) -> date | None:
     """The race day a message key names (``horse-seoul-3-20241210``, ``kra:seoul:20241210``), else None."""
-    match = _KEY_DAY.search(message_key)
-    if match is None:
-        return None
-    try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None
+    return date_of_key(message_key)
 
 
 class ProducerStore:

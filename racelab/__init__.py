@@ -1,3 +1,5 @@
-"""RaceLab ingest: the thin shell (settings, CLI, logging) around producers, processors and sinks."""
+"""RaceLab ingest: the shell (CLI, control API, demo, supervisor) over the stages and the runtime floor."""
 
-__version__ = "0.1.0"
+from schemas.dlq import PIPELINE_VERSION
+
+__version__ = PIPELINE_VERSION

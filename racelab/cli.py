@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from racelab.logs import setup_logging
 from racelab.query_cli import add_query_parser
-from racelab.settings import Settings, load_settings
+from runtime.logs import setup_logging
+from runtime.settings import Settings, load_settings
 from schemas.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 def _stack_up(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.stack.manager import LocalStack
 
-    stack = LocalStack(settings.stack)
+    stack = LocalStack(settings.stack, settings.home)
     changed = stack.up()
     for component in stack.status():
         print(f"{component.name:<11} {component.state:<7} {component.endpoint}")
@@ -45,7 +45,7 @@ def _stack_up(settings: Settings, args: argparse.Namespace) -> int:
 def _stack_status(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.stack.manager import LocalStack
 
-    statuses = LocalStack(settings.stack).status()
+    statuses = LocalStack(settings.stack, settings.home).status()
     for component in statuses:
         print(f"{component.name:<11} {component.state:<7} {component.endpoint:<22} {component.detail}")
     return 0 if all(c.running for c in statuses) else 1
@@ -54,7 +54,7 @@ def _stack_status(settings: Settings, args: argparse.Namespace) -> int:
 def _stack_down(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.stack.manager import LocalStack
 
-    LocalStack(settings.stack).down(purge=args.purge)
+    LocalStack(settings.stack, settings.home).down(purge=args.purge)
     print("stack stopped" + (" and its data deleted" if args.purge else ""))
     return 0
 
@@ -71,7 +71,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    from racelab.health import check_all
+    from runtime.health import check_all
 
     results = asyncio.run(check_all(settings))
     for name, ok, detail in results:

@@ -20,16 +20,15 @@ import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from racelab.settings import Settings, load_settings
 from racelab.supervisor import Child, child_env, start, stop
+from runtime.settings import Settings, load_settings
 from schemas.errors import ConfigurationError, PipelineError
+from schemas.timezones import KST, kst_today
 
-KST = ZoneInfo("Asia/Seoul")
 DAY_STARTS = time(9, 30)  # the first markets open (first post 10:35)
 DAY_ENDS = time(19, 45)  # the last race (19:20) is official and its final odds are in
 TABLES = ("races", "entries", "odds_snapshots", "results")
@@ -111,7 +110,7 @@ class Demo:
         """Where the API key is: the user's settings, or a private file (a key never goes to the console)."""
         if self.settings.api.ingestion_key.get_secret_value():
             return "from your settings"
-        path = self.settings.stack.home / "demo" / "api-key"
+        path = self.settings.home / "demo" / "api-key"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -140,7 +139,7 @@ class Demo:
         )
 
     def start_all(self, day: date) -> None:
-        log_dir = self.settings.stack.home / "demo"
+        log_dir = self.settings.home / "demo"
         env = self.env()
         sim_start = datetime.combine(day, DAY_STARTS, tzinfo=KST).isoformat(timespec="minutes")
         sim_args = ["simulator", "--every-day", "--speed", f"{self.speed:g}", "--clock-start", sim_start]
@@ -228,7 +227,7 @@ def usable_port(host: str, port: int) -> int:
 
 async def reset_schema(settings: Settings) -> None:
     """Drop the demo's own schema, so that every demo starts from an empty database (nothing else is touched)."""
-    from sinks.db import connect
+    from runtime.db import connect
 
     conn = await connect(settings.database)
     try:
@@ -238,7 +237,7 @@ async def reset_schema(settings: Settings) -> None:
 
 
 async def day_counts(settings: Settings, day: date) -> dict[str, int]:
-    from sinks.db import connect
+    from runtime.db import connect
 
     conn = await connect(settings.database)
     try:
@@ -259,7 +258,7 @@ async def day_counts(settings: Settings, day: date) -> dict[str, int]:
 
 async def showcase_race(settings: Settings, day: date) -> str:
     """The first horse race of the day with results and odds (what the example queries show)."""
-    from sinks.db import connect
+    from runtime.db import connect
 
     conn = await connect(settings.database)
     try:
@@ -295,7 +294,7 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
     from sinks.migrate import migrate
 
     say("starting the local stack (broker, TimescaleDB)...")
-    LocalStack(settings.stack).up()
+    LocalStack(settings.stack, settings.home).up()
     found = load_settings()
     ops = found.ops
     settings = found.model_copy(
@@ -316,7 +315,7 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
     say(f"fresh database schema {DEMO_SCHEMA!r} ({len(applied)} migrations); topics {settings.topics.prefix}.*")
     demo = Demo(settings, speed, until, say, key=settings.api.ingestion_key.get_secret_value())
     demo.key = demo.key or secrets.token_urlsafe(18)
-    day = datetime.now(KST).date()
+    day = kst_today()
     hours = (datetime.combine(day, until) - datetime.combine(day, DAY_STARTS)).total_seconds() / 3600
     say(
         f"simulated race day {day} from {DAY_STARTS:%H:%M} to {until:%H:%M} KST at {speed:g}x "

@@ -14,20 +14,21 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from schemas.timezones import KST
+
 if TYPE_CHECKING:
     import asyncpg
 
-    from racelab.settings import Settings
+    from runtime.settings import Settings
     from sinks.queries.stats import By
 
 Query = Callable[["asyncpg.Connection", argparse.Namespace], Awaitable[object]]
-KST = timezone(timedelta(hours=9))
 POOLS = ("WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI")
 BUCKET = re.compile(r"^(?P<n>[1-9][0-9]*)\s*(?P<unit>s|sec|m|min|h|hour|d|day)s?$")
 UNITS = {"s": "seconds", "sec": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "hour": "hours"}
@@ -248,8 +249,8 @@ async def _one(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
 async def _execute(settings: Settings, args: argparse.Namespace) -> object:
     import asyncpg
 
-    from sinks.db import connect
-    from sinks.errors import DatabaseError
+    from runtime.db import connect
+    from schemas.errors import DatabaseError
 
     conn = await connect(settings.database)
     try:

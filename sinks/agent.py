@@ -19,11 +19,11 @@ from typing import Any, cast
 
 import faust
 
-from processors.dlq import dlq_headers
-from processors.handler import Outgoing, OutputProducer
-from racelab.metrics import sink_metrics
-from racelab.settings import Settings
-from racelab.streams import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from runtime.delivery import Outgoing, OutputProducer
+from runtime.metrics import sink_metrics
+from runtime.settings import Settings
+from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from schemas.dlq import dlq_headers
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 

@@ -1,26 +1,17 @@
-"""Errors of the sink side: the database and its schema.
+"""Errors of the sink side: its schema and the rows it writes.
 
 ::
 
     PipelineError (schemas.errors)
-    └── DatabaseError           TimescaleDB unreachable, refused the login, or lacks the extension
-        ├── DatabaseUnavailable retriable: the server does not answer (down, restarting, network)
+    └── DatabaseError (schemas.errors)
         └── MigrationError      a migration failed or the recorded history does not match the files
+    ValueError
+    └── RowEncodingError        a value its column's binary encoding cannot hold (bad data, for the DLQ)
 """
 
 from __future__ import annotations
 
-from schemas.errors import PipelineError
-
-
-class DatabaseError(PipelineError):
-    """The database cannot be used as configured."""
-
-
-class DatabaseUnavailable(DatabaseError):
-    """The database server does not answer; waiting and retrying can help."""
-
-    retriable = True
+from schemas.errors import DatabaseError
 
 
 class MigrationError(DatabaseError):
@@ -29,3 +20,7 @@ class MigrationError(DatabaseError):
     def __init__(self, message: str, *, version: str | None = None) -> None:
         super().__init__(message)
         self.version = version
+
+
+class RowEncodingError(ValueError):
+    """A value that its column's binary encoding cannot hold (e.g. a number out of a ``smallint``'s range)."""

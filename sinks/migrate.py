@@ -18,9 +18,10 @@ from pathlib import Path
 
 import asyncpg
 
-from racelab.settings import DatabaseSettings
-from sinks.db import connect, translate_errors
-from sinks.errors import DatabaseError, MigrationError
+from runtime.db import connect, translate_errors
+from runtime.settings import DatabaseSettings
+from schemas.errors import DatabaseError
+from sinks.errors import MigrationError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """``racelab stack up | status | down``: the local stack as one unit.
 
 State lives in ``<home>/stack.json`` (ports, pids; mode 0600 because it holds the local database password) and the
-endpoints other commands read in ``<home>/stack.env`` (``RACELAB_*`` lines, see :mod:`racelab.settings`).
+endpoints other commands read in ``<home>/stack.env`` (``RACELAB_*`` lines, see :mod:`runtime.settings`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from deploy.stack.errors import StackError
 from deploy.stack.postgres import PostgresCluster
 from deploy.stack.prometheus import PrometheusInstall
 from deploy.stack.timescaledb import TimescaleBuild
-from racelab.settings import STACK_ENV_FILE, StackSettings
+from runtime.settings import STACK_ENV_FILE, StackSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class ComponentStatus:
 class LocalStack:
     """The broker and the database of the local stack, with their persisted state."""
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, home: Path) -> None:
         self.settings = settings
-        self.home = settings.home
+        self.home = home
         state = self._load()
         self.broker = TansuBroker(
             self.home,

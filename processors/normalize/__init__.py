@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from processors.errors import NormalizeError, ValidationFailed
 from processors.normalize import kra, kspo
 from processors.normalize.common import Context, Row, items
-from producers import endpoints as ep
+from schemas import endpoints as ep
 from schemas.records import EntryRecord, OddsRecord, RaceRecord, ResultRecord
 
 Normalizer = Callable[[list[Row], Context], dict[str, list[dict[str, Any]]]]

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from processors.errors import DecodeError, NormalizeError
+from schemas import race_ids
 from schemas.envelope import EnvelopeError, inspect_page
+from schemas.timezones import KST, kst_moment
+from schemas.tracks import Track, by_spelling
 
-KST = timezone(timedelta(hours=9))
 NULLS = frozenset({"", "-", "--", "null", "None"})
 Row = dict[str, Any]
 
-# Every spelling of every track the APIs use, after strip().
-TRACK_ALIASES: dict[str, str] = {
-    "서울": "seoul",
-    "1": "seoul",
-    "제주": "jeju",
-    "2": "jeju",
-    "부산경남": "busan",
-    "부경": "busan",
-    "영남": "busan",
-    "부산경남경마공원": "busan",
-    "3": "busan",
-    "광명": "gwangmyeong",
-    "창원": "changwon",
-    "부산": "busan_cycle",
-    "미사리": "misari",
-}
-RACE_TYPE_OF_TRACK = {
-    "seoul": "horse",
-    "jeju": "horse",
-    "busan": "horse",
-    "gwangmyeong": "cycle",
-    "changwon": "cycle",
-    "busan_cycle": "cycle",
-    "misari": "boat",
-}
 POOL_CODES: dict[str, str] = {
     "단승식": "WIN",
     "단승": "WIN",
@@ -160,12 +137,18 @@ def ident(value: Any, width: int = 0) -> str | None:
     return s
 
 
-def track_code(value: Any) -> str:
-    """The canonical track code of any spelling ("부경", "부산경남", "광명  " ...)."""
+def track_of(value: Any) -> Track:
+    """The track of any spelling ("부경", "부산경남", "광명  " ...)."""
     name = text(value)
-    if name is None or name not in TRACK_ALIASES:
+    found = by_spelling(name) if name is not None else None
+    if found is None:
         raise NormalizeError(f"unknown track {str(value)[:20]!r}")
-    return TRACK_ALIASES[name]
+    return found
+
+
+def track_code(value: Any) -> str:
+    """The canonical track code of any spelling."""
+    return track_of(value).code
 
 
 def ymd(value: Any, year: int | None = None) -> date:
@@ -200,7 +183,7 @@ def clock_time(value: Any) -> time | None:
 
 def kst(day: date, at: time | None) -> datetime | None:
     """A Korean local date and time as an aware UTC datetime."""
-    return None if at is None else datetime.combine(day, at, tzinfo=KST).astimezone(UTC)
+    return None if at is None else kst_moment(day, at)
 
 
 def iso_time(value: Any) -> datetime | None:
@@ -266,14 +249,10 @@ def selection(pool: str, numbers: list[int]) -> str:
     return f"{a}-{b}-{c}"
 
 
-def race_id(race_type: str, track: str, race_no: int, day: date) -> str:
-    return f"{race_type}-{track}-{race_no}-{day:%Y%m%d}"
-
-
 def day_from_key(key: str) -> date | None:
     """The date of a day-wide key (``kspo:misari:20241212``) or a race id (``boat-misari-3-20241212``)."""
-    match = re.search(r"(\d{8})$", key)
-    return ymd(match.group(1)) if match else None
+    digits = race_ids.day_of_key(key)
+    return ymd(digits) if digits else None
 
 
 def circled_entry(value: Any) -> tuple[int, str]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from processors.errors import NormalizeError
 from processors.normalize.common import (
-    KST,
     NOT_OUR_POOLS,
     POOL_CODES,
-    RACE_TYPE_OF_TRACK,
     Context,
     Row,
     body_weight,
@@ -20,21 +18,23 @@ from processors.normalize.common import (
     iso_time,
     kst,
     number,
-    race_id,
     race_seconds,
     result_status,
     selection,
     text,
-    track_code,
+    track_of,
     ymd,
 )
+from schemas.race_ids import race_id
+from schemas.timezones import kst_moment
 
 Out = dict[str, list[dict[str, Any]]]
 
 
 def _race_key(row: Row) -> tuple[str, date, int, str]:
-    track = track_code(row.get("meet"))
-    if RACE_TYPE_OF_TRACK[track] != "horse":
+    found = track_of(row.get("meet"))
+    track = found.code
+    if found.race_type != "horse":
         raise NormalizeError(f"KRA row names a non-horse track {track!r}")
     day = ymd(row.get("rcDate"))
     race_no = integer(row.get("rcNo"))
@@ -192,7 +192,7 @@ def closing_time(day: date) -> datetime:
 
     Deterministic, so the same final dividends collected twice (live run, backfill, replay) are one row.
     """
-    return datetime.combine(day, time(23, 59, 59), tzinfo=KST).astimezone(UTC)
+    return kst_moment(day, time(23, 59, 59))
 
 
 def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
@@ -215,8 +215,8 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
         race_key = (row.get("meet"), row.get("rcDate"), row.get("rcNo"))
         race = races.get(race_key)
         if race is None:
-            track = track_code(race_key[0])
-            race_type = RACE_TYPE_OF_TRACK[track]
+            found = track_of(race_key[0])
+            track, race_type = found.code, found.race_type
             day = ymd(race_key[1])
             race_no = integer(race_key[2])
             if race_no is None:
@@ -224,7 +224,7 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
             race = (
                 race_id(race_type, track, race_no, day),
                 closing_time(day) if is_final else ctx.fetched_at,
-                "kra" if race_type == "horse" else "kspo",
+                found.source,
             )
             races[race_key] = race
         numbers = [integer(row.get("chulNo")) or 0, integer(row.get("chulNo2")) or 0, integer(row.get("chulNo3")) or 0]

@@ -24,13 +24,13 @@ from processors.normalize.common import (
     integer,
     kst,
     number,
-    race_id,
     selection,
     text,
     track_code,
     ymd,
 )
 from processors.normalize.kra import closing_time
+from schemas.race_ids import race_id
 
 Out = dict[str, list[dict[str, Any]]]
 CYCLE_POOLS = {

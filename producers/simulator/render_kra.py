@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from producers.simulator.envelope import Row
-from producers.simulator.world import KST, TRACKS, Race, Runner
+from producers.simulator.world import TRACKS, Race, Runner
+from schemas.timezones import KST
 
 WEEKDAYS = ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"]
 POOL_NAMES = {

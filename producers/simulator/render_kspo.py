@@ -11,7 +11,8 @@ departure times are ``12"55`` (cycle) or ``11:40`` (boat); results name riders w
 from __future__ import annotations
 
 from producers.simulator.envelope import Row
-from producers.simulator.world import KST, TRACKS, Race
+from producers.simulator.world import TRACKS, Race
+from schemas.timezones import KST
 
 CIRCLED = "⓪①②③④⑤⑥⑦⑧⑨"
 # Cycle pool fields: 1 단승 WIN, 2 연승 PLC (two values), 4 쌍승 EXA, 5 복승 QNL, 6 삼복승 TLA, 7 삼쌍승 TRI,

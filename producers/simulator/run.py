@@ -11,7 +11,7 @@ from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, parse_start, serve
 from producers.simulator.world import World
-from racelab.settings import SimulatorSettings
+from runtime.settings import SimulatorSettings
 from schemas.errors import ConfigurationError
 
 log = logging.getLogger(__name__)

@@ -21,17 +21,18 @@ from datetime import date, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from producers import endpoints as ep
 from producers.simulator import envelope as env
 from producers.simulator import render_kra as kra
 from producers.simulator import render_kspo as kspo
 from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.world import TRACKS, Race, World
+from schemas import endpoints as ep
+from schemas import tracks
 
 log = logging.getLogger(__name__)
 KRA_MEETS = {"1": "seoul", "2": "jeju", "3": "busan"}
-CYCLE_TRACK_BY_NAME = {TRACKS[c].name_ko: c for c in ("gwangmyeong", "changwon", "busan_cycle")}
+CYCLE_TRACK_BY_NAME = {t.kspo_meet: t.code for t in tracks.TRACKS if t.race_type == "cycle" and t.kspo_meet}
 DEFAULT_ROWS = 10
 
 

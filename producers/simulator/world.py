@@ -15,9 +15,11 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
-KST = timezone(timedelta(hours=9))
+from schemas import race_ids, tracks
+from schemas.timezones import KST
+
 TAKEOUT = 0.27
 MARKET_OPEN = timedelta(minutes=60)
 RESULT_AFTER = timedelta(minutes=4)  # unofficial result published
@@ -26,7 +28,7 @@ FINAL_AFTER = timedelta(minutes=10)  # result official, final dividends publishe
 
 @dataclass(frozen=True)
 class TrackInfo:
-    """A track as the simulator knows it."""
+    """A track as the simulator knows it: the track (:mod:`schemas.tracks`) and its simulated post times."""
 
     code: str
     race_type: str
@@ -36,17 +38,23 @@ class TrackInfo:
     interval_min: int
 
 
+# First post time of a race day and minutes between posts; a track not listed gets its race type's default.
+POST_TIMES: dict[str, tuple[time, int]] = {
+    "seoul": (time(10, 35), 35),
+    "busan": (time(10, 50), 35),
+    "changwon": (time(11, 10), 30),
+    "busan_cycle": (time(11, 20), 30),
+}
+DEFAULT_POST_TIMES: dict[str, tuple[time, int]] = {
+    "horse": (time(11, 0), 35),
+    "cycle": (time(11, 0), 30),
+    "boat": (time(11, 0), 30),
+}
 TRACKS: dict[str, TrackInfo] = {
-    t.code: t
-    for t in (
-        TrackInfo("seoul", "horse", "서울", (5, 6), time(10, 35), 35),
-        TrackInfo("busan", "horse", "부산경남", (4, 6), time(10, 50), 35),
-        TrackInfo("jeju", "horse", "제주", (4, 5), time(11, 0), 35),
-        TrackInfo("gwangmyeong", "cycle", "광명", (4, 5, 6), time(11, 0), 30),
-        TrackInfo("changwon", "cycle", "창원", (4, 5, 6), time(11, 10), 30),
-        TrackInfo("busan_cycle", "cycle", "부산", (4, 5, 6), time(11, 20), 30),
-        TrackInfo("misari", "boat", "미사리", (2, 3), time(11, 0), 30),
+    t.code: TrackInfo(
+        t.code, t.race_type, t.name_ko, t.weekdays, *POST_TIMES.get(t.code, DEFAULT_POST_TIMES[t.race_type])
     )
+    for t in tracks.TRACKS
 }
 FIELD_SIZE = {"cycle": (7, 7), "boat": (6, 6), "horse": (12, 16)}
 POOLS = ("WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI")
@@ -258,14 +266,10 @@ class World:
     def race(self, race_id: str) -> Race | None:
         """A race by id (``horse-seoul-3-20241210``)."""
         try:
-            race_type, rest = race_id.split("-", 1)
-            track, race_no, ymd = rest.rsplit("-", 2)
-            day = datetime.strptime(ymd, "%Y%m%d").replace(tzinfo=UTC).date()
+            key = race_ids.parse_known(race_id)
         except ValueError:
             return None
-        if track not in TRACKS or TRACKS[track].race_type != race_type:
-            return None
-        return next((r for r in self.races(track, day) if r.race_no == int(race_no)), None)
+        return next((r for r in self.races(key.track, key.day) if r.race_no == key.race_no), None)
 
     def _race(self, info: TrackInfo, day: date, race_no: int, post: datetime, rng: random.Random) -> Race:
         low, high = FIELD_SIZE[info.race_type]

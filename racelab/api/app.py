@@ -23,9 +23,9 @@ from racelab.api.auth import IngestionKeyGuard
 from racelab.api.models import ErrorDetail, ErrorInfo, ErrorResponse
 from racelab.api.routes import ingestion_router, ops_router
 from racelab.api.service import ControlService
-from racelab.metrics import ControlApiMetrics, control_api_metrics
-from racelab.ops import Check, broker_check, database_check
-from racelab.settings import Settings
+from runtime.metrics import ControlApiMetrics, control_api_metrics
+from runtime.ops import Check, broker_check, database_check
+from runtime.settings import Settings
 from schemas.errors import PipelineError
 
 log = logging.getLogger(__name__)

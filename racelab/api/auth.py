@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from racelab.settings import ApiSettings
+from runtime.settings import ApiSettings
 from schemas.errors import ConfigurationError
 
 log = logging.getLogger(__name__)

@@ -10,49 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from producers.plans import TRACKS_BY_TYPE
-from schemas.records import RACE_ID_PATTERN
+from schemas import race_ids
+from schemas.race_ids import RaceKey
+from schemas.records import RACE_ID_PATTERN, RaceType
 from schemas.topics import Kind
 
-RaceType = Literal["horse", "cycle", "boat"]
 MAX_RACE_IDS = 200
-RACE_ID_FORMAT = "{race_type}-{track_code}-{race_no}-{YYYYMMDD}, e.g. horse-seoul-3-20241210"
-_RACE_ID = re.compile(RACE_ID_PATTERN)
+RACE_ID_FORMAT = race_ids.FORMAT
 _ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
-@dataclass(frozen=True)
-class RaceKey:
-    """A race id taken apart."""
-
-    race_id: str
-    race_type: RaceType
-    track: str
-    race_no: int
-    day: dt.date
-
-
 def parse_race_id(text: str) -> RaceKey:
-    """Split and check a race id; ``ValueError`` (without the input in its message) when it is not one."""
-    if not _RACE_ID.fullmatch(text):
-        raise ValueError(f"not a race id: expected {RACE_ID_FORMAT}")
-    race_type, rest = text.split("-", 1)
-    track, race_no, day_text = rest.rsplit("-", 2)
-    if track not in TRACKS_BY_TYPE[race_type]:
-        raise ValueError(f"unknown {race_type} track code (one of {', '.join(TRACKS_BY_TYPE[race_type])})")
-    if int(race_no) < 1:
-        raise ValueError("race number must be 1 or more")
-    try:
-        day = dt.date(int(day_text[:4]), int(day_text[4:6]), int(day_text[6:]))
-    except ValueError:
-        raise ValueError("the date part is not a calendar date (YYYYMMDD)") from None
-    return RaceKey(text, race_type, track, int(race_no), day)  # type: ignore[arg-type]
+    """Split and check a race id of a known track; ``ValueError`` (without the input in its message) otherwise."""
+    return race_ids.parse_known(text)
 
 
 def _checked_race_id(text: str) -> str:

@@ -27,7 +27,7 @@ from racelab.api.models import (
     StatusResponse,
 )
 from racelab.api.service import ControlService
-from racelab.ops import Check, run_checks
+from runtime.ops import Check, run_checks
 from schemas.topics import Kind
 
 ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from racelab.api.app import create_app
 from racelab.api.auth import require_configured_key
 from racelab.api.service import open_control_service
-from racelab.settings import Settings
+from runtime.settings import Settings
 from schemas.errors import ConfigurationError
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,16 @@ from datetime import date
 
 from producers import plans
 from producers.clock import Clock
-from producers.pollers import kst_date
 from producers.service import Producers, open_producers
 from producers.state import FailureRow, json_object
 from racelab.api import triggers
-from racelab.api.models import CallOutcome, CollectionData, FailureItem, RaceKey, RaceType, RetryData, StatusData
+from racelab.api.models import CallOutcome, CollectionData, FailureItem, RetryData, StatusData
 from racelab.api.status import ingestion_status
 from racelab.api.store import ControlStore
-from racelab.settings import Settings
+from runtime.settings import Settings
+from schemas.race_ids import RaceKey
+from schemas.records import RaceType
+from schemas.timezones import kst_date
 from schemas.topics import Kind
 
 

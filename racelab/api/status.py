@@ -14,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date
 
 from aiokafka.errors import KafkaError
 
 from processors.replay import Filters, read_dead_letters
 from racelab.api.models import DlqStatus, LastCollection, SourceKindStatus, StatusData, StatusSummary
 from racelab.api.store import ControlStore
-from racelab.settings import Settings
+from runtime.settings import Settings
 from schemas.errors import PipelineError
+from schemas.timezones import kst_date
 from schemas.topics import KINDS, TopicCatalogue
 
 log = logging.getLogger(__name__)
 SOURCES = ("kra", "kspo")
-KST = timedelta(hours=9)
 DLQ_READ_TIMEOUT_S = 15.0
 
 
@@ -40,7 +40,7 @@ async def dead_letter_counts(settings: Settings, day: date) -> list[DlqStatus]:
     for letter in letters:
         total[letter.dlq_topic] += 1
         failed = letter.failed_at
-        if failed is not None and (failed + KST).date() == day:
+        if failed is not None and kst_date(failed) == day:
             on_day[letter.dlq_topic] += 1
     return [
         DlqStatus(topic=topics.dlq(k), kind=k, total=total[topics.dlq(k)], on_date=on_day[topics.dlq(k)]) for k in KINDS

@@ -1,6 +1,6 @@
 """What the control API reads from TimescaleDB: stored races, failures, collection counts and the day's rows.
 
-All reads go through the producers' pool; driver errors become :mod:`sinks.errors` at this boundary.
+All reads go through the producers' pool; driver errors become :mod:`schemas.errors` at this boundary.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import date, datetime
 import asyncpg
 
 from producers.state import RaceRef
-from racelab.settings import DatabaseSettings
-from sinks.db import translate_errors
+from runtime.db import translate_errors
+from runtime.settings import DatabaseSettings
 
 FAILURE_COLUMNS = (
     "id, source, kind, endpoint, params, message_key, error_class, error_code, error_message, http_status, "

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from producers import plans
 from producers.calls import Call, live_odds
 from producers.client import RawResponse
 from producers.collector import Collector
 from producers.state import RaceRef, fingerprint
-from racelab.api.models import CallOutcome, CollectionData, RaceKey
+from racelab.api.models import CallOutcome, CollectionData
+from schemas.race_ids import RaceKey
+from schemas.timezones import kst_moment
 
 LIVE_ODDS_UNTIL = timedelta(minutes=2)
 SAME_CALL = "same call as for another race of this request"
@@ -35,7 +37,7 @@ def race_ref(key: RaceKey, stored: Mapping[str, RaceRef]) -> RaceRef:
     found = stored.get(key.race_id)
     if found is not None:
         return found
-    midnight_kst = datetime(key.day.year, key.day.month, key.day.day, tzinfo=UTC) - timedelta(hours=9)
+    midnight_kst = kst_moment(key.day, time(0))
     return RaceRef(key.race_id, key.race_type, key.track, key.day, key.race_no, midnight_kst, "unknown", {})
 
 

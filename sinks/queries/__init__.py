@@ -1,7 +1,7 @@
 """Typed queries over the race tables and the odds hypertable (asyncpg, parameterized SQL only).
 
 Every function takes a connection or a pool (:data:`Executor`) whose ``search_path`` names the schema (as
-:mod:`sinks.db` sets it) and returns slotted dataclasses from :mod:`sinks.queries.models`.
+:mod:`runtime.db` sets it) and returns slotted dataclasses from :mod:`sinks.queries.models`.
 """
 
 from sinks.queries.base import Executor, InvalidRaceId, QueryError, RaceNotFound, race_window

@@ -7,7 +7,7 @@
         ├── InvalidRaceId      the text is not a race id ({race_type}-{track_code}-{race_no}-{YYYYMMDD})
         └── RaceNotFound       no race with this id
 
-Queries are plain parameterized SQL over the connection's ``search_path`` (:mod:`sinks.db` sets it to the
+Queries are plain parameterized SQL over the connection's ``search_path`` (:mod:`runtime.db` sets it to the
 configured schema), so the same functions serve every schema.
 """
 
@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from schemas import race_ids
 from schemas.errors import PipelineError
+from schemas.timezones import kst_midnight
 
 Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
 """Anything with ``fetch``/``fetchrow``: a connection, a pool, or a connection acquired from a pool."""
 
-KST = timezone(timedelta(hours=9))
-RACE_ID = re.compile(r"^(horse|cycle|boat)-[a-z_]+-[0-9]{1,2}-(?P<ymd>[0-9]{8})$")
 # Odds of a race are stamped on its race day (Korean time): live snapshots up to the post time, the closing
 # snapshot at 23:59:59. Race-scoped odds queries look one day further on each side, which keeps them to a few
 # chunks of the hypertable instead of all of them.
@@ -57,29 +56,21 @@ class RaceNotFound(QueryError):
 
 def race_day(race_id: str) -> date:
     """The race date a race id carries; raises :class:`InvalidRaceId`."""
-    match = RACE_ID.match(race_id)
-    if match is None:
-        raise InvalidRaceId(race_id)
     try:
-        return datetime.strptime(match["ymd"], "%Y%m%d").replace(tzinfo=KST).date()
+        return race_ids.parse(race_id).day
     except ValueError as exc:
         raise InvalidRaceId(race_id) from exc
 
 
 def day_start(day: date) -> datetime:
     """Midnight of a day in Korean time (the boundary of the daily summary buckets)."""
-    return datetime.combine(day, time(0), tzinfo=KST)
+    return kst_midnight(day)
 
 
 def race_window(race_id: str) -> tuple[datetime, datetime]:
     """The time range that holds every odds snapshot of a race: its race day, with slack on both sides."""
     start = day_start(race_day(race_id))
     return start - WINDOW_SLACK, start + timedelta(days=1) + WINDOW_SLACK
-
-
-def kst_date(moment: datetime) -> date:
-    """The Korean calendar day of an instant."""
-    return moment.astimezone(KST).date()
 
 
 @contextlib.contextmanager

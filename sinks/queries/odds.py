@@ -18,7 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from sinks.queries.base import Executor, QueryError, Sql, bulk, column_list, day_start, kst_date, race_window
+from schemas.timezones import kst_date
+from sinks.queries.base import Executor, QueryError, Sql, bulk, column_list, day_start, race_window
 from sinks.queries.models import OddsBucket, OddsSnapshot, OddsSummary, WideOdds, names
 
 # Buckets are aligned to a Korean midnight (a Monday): one-day buckets are Korean days, one-week buckets start on

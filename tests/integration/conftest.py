@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from deploy.stack.manager import LOCAL_BROKER_ENV, LocalStack
-from racelab.settings import Settings, StackSettings
-from sinks.db import connect
+from runtime.db import connect
+from runtime.settings import Settings, StackSettings, default_home
 from sinks.migrate import migrate
 
 ENV_BROKER = "RACELAB_BROKER__BOOTSTRAP_SERVERS"
@@ -77,7 +77,7 @@ def _containers() -> Iterator[Endpoints]:
 
 
 def _local_stack() -> Endpoints:
-    stack = LocalStack(StackSettings())
+    stack = LocalStack(StackSettings(), default_home())
     stack.up()
     overrides = {key.split("__", 1)[1].lower(): value for key, value in LOCAL_BROKER_ENV.items()}
     return Endpoints(

@@ -18,11 +18,11 @@ from producers.simulator.faults import FaultRule
 from producers.simulator.world import TRACKS, World
 from racelab.api.app import create_app
 from racelab.api.service import open_control_service
-from racelab.kafka import ensure_topics
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
-from sinks.db import connect
 
 from .conftest import pipeline_env, start_component
 from .test_producers import consume_all, producer_settings, start_sim, store_schedule

@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from producers import calls
-from producers import endpoints as ep
 from producers.client import RawResponse
 from producers.errors import (
     AccessDenied,
@@ -28,7 +27,8 @@ from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, serve
 from producers.simulator.world import World
-from racelab.settings import KraSettings, KspoSettings, OddsFeedSettings
+from runtime.settings import KraSettings, KspoSettings, OddsFeedSettings
+from schemas import endpoints as ep
 from schemas.envelope import inspect_page
 
 SATURDAY = date(2024, 12, 14)  # seoul horse + all cycle tracks

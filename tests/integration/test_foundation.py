@@ -15,11 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.stack.postgres import PostgresCluster
-from racelab.kafka import ensure_topics, list_topics
-from racelab.settings import DatabaseSettings, Settings
+from runtime.db import connect
+from runtime.kafka import ensure_topics, list_topics
+from runtime.settings import DatabaseSettings, Settings
+from schemas.errors import DatabaseError
 from sinks import rollup
-from sinks.db import connect
-from sinks.errors import DatabaseError
 from sinks.migrate import migrate
 
 from .conftest import Endpoints

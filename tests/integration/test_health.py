@@ -15,11 +15,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from racelab.kafka import ensure_topics
-from racelab.ops import OpsServer, broker_check, database_check
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.kafka import ensure_topics
+from runtime.ops import OpsServer, broker_check, database_check
+from runtime.settings import Settings
 from schemas.topics import TopicCatalogue
-from sinks.db import connect
 
 from .conftest import pipeline_env, start_component
 from .test_sink import db_count, expected_rows, odds_records, stream, wait_for_rows

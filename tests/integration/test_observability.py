@@ -28,13 +28,13 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.stack.process import free_port
 from deploy.stack.prometheus import PrometheusBinaries, PrometheusServer, prometheus_binaries
-from producers import endpoints as ep
 from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, serve
 from producers.simulator.world import World
-from racelab.kafka import ensure_topics
-from racelab.settings import Settings, StackSettings
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings, default_home
+from schemas import endpoints as ep
 from schemas.raw import RawHeaders
 from schemas.topics import TopicCatalogue
 from tests.promql import CONFIG_FILE, RULES_FILE, Expression, selectors, shipped_expressions, with_bool
@@ -54,7 +54,7 @@ RULE_TESTS = Path(__file__).parent.parent / "prometheus" / "rules_test.yml"
 @pytest.fixture(scope="module")
 def binaries() -> PrometheusBinaries:
     """``prometheus`` and ``promtool``, fetched into the stack home if ``racelab stack up`` has not done it yet."""
-    return prometheus_binaries(StackSettings().home, install=True)
+    return prometheus_binaries(default_home(), install=True)
 
 
 def promtool(binaries: PrometheusBinaries, *args: str, stdin: bytes | None = None) -> tuple[int, str]:

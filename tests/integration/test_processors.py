@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from processors.normalize import normalize
 from processors.normalize.common import Context
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra, render_kspo
 from producers.simulator.world import World
-from racelab.kafka import ensure_topics
-from racelab.settings import Settings
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings
+from schemas import endpoints as ep
 from schemas.raw import RawHeaders
 from schemas.records import OddsBoard
 from schemas.topics import KINDS, TopicCatalogue
@@ -309,8 +309,8 @@ def racelab(settings: Settings, *args: str) -> tuple[int, str, str]:
 
 
 async def test_dlq_list_and_replay_back_through_a_worker(settings: Settings):
-    from processors.dlq import dlq_headers
     from processors.errors import ValidationFailed
+    from schemas.dlq import dlq_headers
 
     topics = TopicCatalogue(settings.topics.prefix)
     await ensure_topics(settings.broker, topics.all_names(), 4)

@@ -21,10 +21,10 @@ from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, serve
 from producers.simulator.world import World
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
-from sinks.db import connect
 
 from .conftest import pipeline_env, start_component
 

@@ -21,10 +21,10 @@ import asyncpg
 import pytest
 
 from racelab.query_cli import to_json
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.settings import Settings
 from sinks import queries as q
 from sinks import rollup
-from sinks.db import connect
 from tests.integration.conftest import pipeline_env
 
 pytestmark = pytest.mark.integration

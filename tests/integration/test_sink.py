@@ -26,14 +26,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from processors.normalize import normalize
 from processors.normalize.common import Context
 from processors.replay import Filters, read_dead_letters
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import Race, World
-from racelab.kafka import ensure_topics
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings
+from schemas import endpoints as ep
 from schemas.records import OddsBoard
 from schemas.topics import TopicCatalogue
-from sinks.db import connect
 
 from .conftest import Endpoints, pipeline_env, start_component
 

@@ -10,14 +10,14 @@ from prometheus_client import CollectorRegistry
 
 from processors.normalize import normalize
 from processors.normalize.common import Context
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
-from racelab.metrics import SinkMetrics
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.metrics import SinkMetrics
+from runtime.settings import Settings
+from schemas import endpoints as ep
 from schemas.records import EntryRecord, ResultRecord
 from sinks import rollup
-from sinks.db import connect
 from sinks.writer import RowEncodingError, TimescaleWriter, rows_of_record
 
 pytestmark = pytest.mark.integration

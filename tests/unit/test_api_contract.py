@@ -17,7 +17,7 @@ from racelab.api.app import create_app
 from racelab.api.auth import key_matches, require_configured_key
 from racelab.api.models import RaceTrigger, ScheduleTrigger, parse_race_id
 from racelab.api.server import openapi_document
-from racelab.settings import ApiSettings, Settings
+from runtime.settings import ApiSettings, Settings
 from schemas.errors import ConfigurationError
 
 KEY = "unit-test-ingestion-key-0123456789"

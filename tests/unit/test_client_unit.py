@@ -11,7 +11,7 @@ from producers.client import DataGoKrClient, public_params
 from producers.errors import AccessDenied, InvalidRequest, QuotaExceeded, RateLimited, UpstreamUnavailable
 from producers.kra import KraClient
 from producers.ratelimit import RateLimiter
-from racelab.settings import KraSettings
+from runtime.settings import KraSettings
 
 
 def page(items: int, total: int, page_no: int = 1, size: int = 10) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from racelab.lag import LagMonitor, TopicLag
-from racelab.metrics import ConsumerMetrics
-from racelab.settings import BrokerSettings
+from runtime.lag import LagMonitor, TopicLag
+from runtime.metrics import ConsumerMetrics
+from runtime.settings import BrokerSettings
 
 
 class Clock:
@@ -46,7 +46,7 @@ def test_lag_never_negative_when_the_broker_reports_an_end_below_the_commit():
 
 
 async def test_readiness_fails_when_the_lag_cannot_be_measured_for_longer_than_the_stall_limit():
-    from racelab.ops import progress_check
+    from runtime.ops import progress_check
 
     clock, registry = Clock(), CollectorRegistry()
     m = monitor(clock, registry)

@@ -7,9 +7,9 @@ import pytest
 from processors.errors import DecodeError, NormalizeError, ValidationFailed
 from processors.normalize import common as c
 from processors.normalize import normalize
-from producers import endpoints as ep
 from producers.simulator import envelope, render_kra, render_kspo
 from producers.simulator.world import World
+from schemas import endpoints as ep
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FETCHED = datetime(2024, 12, 14, 6, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from racelab.metrics import ConsumerMetrics, ControlApiMetrics, ProcessorMetrics, ProducerMetrics, SinkMetrics
-from racelab.settings import ApiSettings, OpsSettings
+from runtime.metrics import ConsumerMetrics, ControlApiMetrics, ProcessorMetrics, ProducerMetrics, SinkMetrics
+from runtime.settings import ApiSettings, OpsSettings
 from tests.promql import (
     CONFIG_FILE,
     DEPLOY,
@@ -27,7 +27,7 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 
 
 def catalogue_series() -> set[str]:
-    """Every series name the metric groups of racelab.metrics can export."""
+    """Every series name the metric groups of runtime.metrics can export."""
     registry = CollectorRegistry()
     processor = ProcessorMetrics(registry)
     groups = [ProducerMetrics(registry), processor, SinkMetrics(registry), ConsumerMetrics(registry)]

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from racelab.logs import SecretMaskFilter, secret_values
-from racelab.settings import Settings, redact_url
+from runtime.logs import SecretMaskFilter, secret_values
+from runtime.settings import Settings, redact_url
 
 
 def test_env_prefix_and_nested_delimiter(monkeypatch):
@@ -114,7 +114,7 @@ def test_faust_workers_put_the_mask_back_on_the_handlers_they_install(monkeypatc
 
     from mode.utils.logging import ExtensionFormatter
 
-    from racelab.logs import guard_handlers
+    from runtime.logs import guard_handlers
 
     root = logging.getLogger()
     out = io.StringIO()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from racelab.health import check_broker, check_database
-from racelab.lag import LagMonitor
-from racelab.settings import Settings
+from runtime.health import check_broker, check_database
+from runtime.lag import LagMonitor
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[tuple[str, bool, str]]]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from racelab.metrics import ConsumerMetrics
-from racelab.settings import BrokerSettings
+from runtime.metrics import ConsumerMetrics
+from runtime.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from pydantic import SecretStr
 
-from racelab.settings import Settings
+from runtime.settings import Settings
 
 MASK = "**********"
 
@@ -64,7 +64,7 @@ def secret_values(settings: Settings) -> list[str]:
     ):
         if isinstance(secret, SecretStr) and secret.get_secret_value():
             values.append(secret.get_secret_value())
-    from racelab.settings import url_password
+    from runtime.settings import url_password
 
     password = url_password(settings.database.url.get_secret_value())
     if password:

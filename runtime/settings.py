@@ -22,7 +22,11 @@ STACK_ENV_FILE = "stack.env"
 
 
 def default_home() -> Path:
-    """Where the local stack keeps its state: ``RACELAB_HOME``, else ``.racelab`` in the source checkout."""
+    """Where the local stack keeps its state: ``RACELAB_HOME``, else ``.racelab`` in the source checkout.
+
+    The one name of this setting (``Settings.home``). It is read here too, before the settings exist, because the
+    endpoints file that ``load_settings`` reads lives in the home.
+    """
     explicit = os.environ.get(f"{ENV_PREFIX}HOME")
     if explicit:
         return Path(explicit).expanduser().resolve()
@@ -200,7 +204,6 @@ class SimulatorSettings(_Group):
 class StackSettings(_Group):
     """The local no-Docker stack (``racelab stack up``)."""
 
-    home: Path = Field(default_factory=default_home)
     broker_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     postgres_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     postgres_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
@@ -218,6 +221,10 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    home: Path = Field(
+        default_factory=default_home,
+        description="RACELAB_HOME: the local stack's state, its endpoints file, Faust's folders and the demo's logs",
+    )
     broker: BrokerSettings = BrokerSettings()
     database: DatabaseSettings = DatabaseSettings()
     kra: KraSettings = KraSettings()

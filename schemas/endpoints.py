@@ -7,11 +7,9 @@ names are case-sensitive and written here exactly as the gateway expects them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Source = Literal["kra", "kspo"]
-Kind = Literal["schedules", "entries", "odds", "results"]
-RaceType = Literal["horse", "cycle", "boat"]
+from schemas.records import RaceType, Source
+from schemas.topics import Kind
 
 
 @dataclass(frozen=True)

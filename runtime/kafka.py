@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
-from racelab.settings import BrokerSettings
+from runtime.settings import BrokerSettings
 from schemas.errors import BrokerError
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024

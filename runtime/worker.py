@@ -11,7 +11,7 @@ from typing import Any, NoReturn, cast
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from racelab.settings import Settings
+from runtime.settings import Settings
 
 SHUTDOWN_LIMIT_S = 30
 EXIT_STUCK_SHUTDOWN = 75
@@ -20,10 +20,10 @@ EXIT_STUCK_SHUTDOWN = 75
 def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
     """A Faust app for one role (its consumer group is ``<prefix>-<role>``); raw bytes only, no tables.
 
-    Faust's own web server stays off: metrics and health are served by :mod:`racelab.ops`.
+    Faust's own web server stays off: metrics and health are served by :mod:`runtime.ops`.
     """
     broker = settings.broker
-    (settings.stack.home / "faust").mkdir(parents=True, exist_ok=True)
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topics.prefix}-{role}",
         broker=f"kafka://{broker.bootstrap_servers}",
@@ -31,7 +31,7 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         autodiscover=False,
         web_enabled=False,
         # Faust keeps a folder per app (empty here: memory store, no tables); under RACELAB_HOME, not the cwd.
-        datadir=str(settings.stack.home / "faust" / "{conf.name}"),
+        datadir=str(settings.home / "faust" / "{conf.name}"),
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
         broker_session_timeout=broker.session_timeout_ms / 1000,
@@ -98,8 +98,8 @@ def run_faust_worker(settings: Settings, build: Callable[[Settings], faust.App])
     import asyncio
     import gc
 
-    from racelab.kafka import ensure_topics
-    from racelab.logs import guard_handlers
+    from runtime.kafka import ensure_topics
+    from runtime.logs import guard_handlers
     from schemas.topics import TopicCatalogue
 
     names = TopicCatalogue(settings.topics.prefix).all_names()
@@ -141,9 +141,9 @@ def attach_ops(app: faust.App, settings: Settings, role: str, topics: list[str],
     """
     if not settings.ops.enabled:
         return
-    from racelab.lag import LagMonitor
-    from racelab.metrics import consumer_metrics
-    from racelab.ops import OpsServer, broker_check, database_check, progress_check
+    from runtime.lag import LagMonitor
+    from runtime.metrics import consumer_metrics
+    from runtime.ops import OpsServer, broker_check, database_check, progress_check
 
     monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), settings.ops.lag_interval_s)
     checks = [broker_check(settings), progress_check(monitor, settings.ops.stuck_after_s)]

@@ -1,6 +1,6 @@
 """Every Prometheus metric of the pipeline, in one place (bounded labels: sources, kinds, tables, stages, outcomes).
 
-Each long-running process exposes the process-wide registry on ``/metrics`` (see :mod:`racelab.ops`). Tests build
+Each long-running process exposes the process-wide registry on ``/metrics`` (see :mod:`runtime.ops`). Tests build
 the groups on a registry of their own. Names are a contract with ``deploy/prometheus/rules.yml`` and the Grafana
 dashboards in ``deploy/grafana/``.
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from racelab.kafka import list_topics
-from racelab.settings import Settings
+from runtime.db import connect
+from runtime.kafka import list_topics
+from runtime.settings import Settings
 from schemas.errors import PipelineError
-from sinks.db import connect
 
 
 async def check_broker(settings: Settings) -> tuple[bool, str]:

@@ -1,0 +1,78 @@
+"""Connections to TimescaleDB, with driver errors mapped to :mod:`schemas.errors` at this boundary."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+
+from runtime.pgerrors import classify, sqlstate
+from runtime.settings import DatabaseSettings
+from schemas.errors import DatabaseError, DatabaseUnavailable
+
+
+@contextlib.asynccontextmanager
+async def translate_errors(settings: DatabaseSettings) -> AsyncIterator[None]:
+    """Turn driver and socket errors into clear :class:`DatabaseError` messages without secrets.
+
+    What an error means comes from :func:`runtime.pgerrors.classify`: a refused login or a missing database is a
+    :class:`DatabaseError`, an outage a :class:`DatabaseUnavailable`; any other error passes through unchanged.
+    """
+    where = settings.display_url()
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        outcome = classify(exc)
+        if outcome == "login":
+            raise DatabaseError(_login_refused(exc, where)) from exc
+        if outcome == "unavailable":
+            raise DatabaseUnavailable(_unavailable(exc, where)) from exc
+        raise
+
+
+def _login_refused(exc: BaseException, where: str) -> str:
+    state = sqlstate(exc)
+    if state == "28P01":
+        return f"the database at {where} refused the login (wrong user or password)"
+    if state == "3D000":
+        return f"the database named in {where} does not exist"
+    return f"the database at {where} refused the login: {exc.__class__.__name__}"
+
+
+def _unavailable(exc: BaseException, where: str) -> str:
+    state = sqlstate(exc) or ""
+    if state.startswith("08"):
+        return f"lost the connection to the database at {where}"
+    if not state or state == "57P03":  # a socket, a timeout, or a server that is starting up
+        return f"cannot reach the database at {where} ({exc.__class__.__name__})"
+    return f"the database at {where} cannot take work now ({exc.__class__.__name__})"
+
+
+async def connect(settings: DatabaseSettings) -> asyncpg.Connection:
+    """One connection with ``search_path`` set to the configured schema (then ``public`` for the extension)."""
+    async with translate_errors(settings):
+        return await asyncpg.connect(
+            settings.url.get_secret_value(),
+            timeout=settings.connect_timeout_s,
+            server_settings={"search_path": f"{settings.schema_name},public", "application_name": "racelab"},
+        )
+
+
+async def create_pool(
+    settings: DatabaseSettings,
+    init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
+) -> asyncpg.Pool:
+    """A connection pool with the same session settings as :func:`connect` (``init`` runs on each new connection)."""
+    async with translate_errors(settings):
+        pool = await asyncpg.create_pool(
+            settings.url.get_secret_value(),
+            init=init,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.connect_timeout_s,
+            server_settings={"search_path": f"{settings.schema_name},public", "application_name": "racelab"},
+        )
+    assert pool is not None  # noqa: S101 - asyncpg types the result as optional
+    return pool

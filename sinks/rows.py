@@ -1,0 +1,83 @@
+"""Normalized messages -> table rows, and the rounds in which several versions of one row are applied.
+
+Every message is validated against its model in :mod:`schemas.records` (``schema_version`` included), so only values
+of the right type reach the database. A row's values are in :data:`sinks.tables.COLUMNS` order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from schemas.records import MODEL_OF_TOPIC, OddsBoard
+from sinks.tables import COLUMNS, FETCHED_AT_INDEX, KEYS, TABLE_OF_MODEL
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record bound for a table, with what the caller needs to dead-letter it."""
+
+    table: str
+    values: tuple[Any, ...]
+    source: Any = None
+
+
+def _odds_rows(board: OddsBoard, source: Any) -> list[Row]:
+    """One row per price, in ``COLUMNS["odds_snapshots"]`` order (written out: this is the sink's hot path; a unit
+    test holds the two together)."""
+    at, race_id, final, origin = board.time, board.race_id, board.is_final, board.source
+    return [
+        Row(
+            "odds_snapshots",
+            (at, race_id, p.pool, p.selection, p.odds, final, p.pool_total, p.popularity_rank, origin),
+            source,
+        )
+        for p in board.prices
+    ]
+
+
+def rows_of_record(record: BaseModel, source: Any = None) -> list[Row]:
+    """The table rows of one validated record: one row, or one per price of an :class:`OddsBoard`."""
+    if isinstance(record, OddsBoard):
+        return _odds_rows(record, source)
+    table = TABLE_OF_MODEL[type(record)]
+    values = tuple(
+        orjson.dumps(getattr(record, col)).decode() if col == "details" else getattr(record, col)
+        for col in COLUMNS[table]
+    )
+    return [Row(table, values, source)]
+
+
+def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:
+    """The table rows of one normalized message, validated against its model (``schema_version`` included).
+
+    Raises ``ValueError`` (pydantic's ``ValidationError``, naming the field and the problem) for a message that is
+    not JSON or does not fit its model, and ``KeyError`` for a topic without a table.
+    """
+    return rows_of_record(MODEL_OF_TOPIC[topic].model_validate_json(value), source)
+
+
+def rounds(table: str, rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """Rows of a table in rounds with one version per key each, every key's versions oldest first.
+
+    Applying the rounds in order gives what applying each version in a batch of its own would: the upsert rules
+    compare a version with the stored row, not with another version of the same batch.
+    """
+    keys = [COLUMNS[table].index(k) for k in KEYS[table]]
+    versions: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for values in rows:
+        versions.setdefault(tuple(values[i] for i in keys), []).append(values)
+    if len(versions) == len(rows):
+        return [rows]
+    at = FETCHED_AT_INDEX[table]
+    out: list[list[tuple[Any, ...]]] = []
+    for same_key in versions.values():
+        same_key.sort(key=lambda v: (v[at] is not None, v[at] or 0))  # stable: arrival order among equals
+        for n, values in enumerate(same_key):
+            if n == len(out):
+                out.append([])
+            out[n].append(values)
+    return out

@@ -1,0 +1,50 @@
+"""The tables the sink writes, derived from the record models of :mod:`schemas.records` (one column per field).
+
+A column list is the model's fields in their order, less ``schema_version`` (a property of the message, not of the
+row); ``odds_snapshots`` rows lead with ``time``, the hypertable's time column. Status columns only move forward,
+in the order their model's ``Literal`` lists them (races: unknown < scheduled < finished < official < cancelled;
+entries: declared < scratched).
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from pydantic import BaseModel
+
+from schemas.records import EntryRecord, OddsBoard, OddsRecord, RaceRecord, ResultRecord
+
+MESSAGE_FIELDS = frozenset({"schema_version"})
+MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
+    "races": RaceRecord,
+    "entries": EntryRecord,
+    "results": ResultRecord,
+    "odds_snapshots": OddsRecord,
+}
+ORDER = tuple(MODEL_OF_TABLE)  # races first: the others reference them
+TABLE_OF_TOPIC = {"races": "races", "entries": "entries", "results": "results", "odds": "odds_snapshots"}
+TABLE_OF_MODEL: dict[type[BaseModel], str] = {model: table for table, model in MODEL_OF_TABLE.items()}
+TABLE_OF_MODEL[OddsBoard] = "odds_snapshots"
+LEADING: dict[str, tuple[str, ...]] = {"odds_snapshots": ("time",)}
+
+
+def _columns(table: str) -> tuple[str, ...]:
+    fields = [name for name in MODEL_OF_TABLE[table].model_fields if name not in MESSAGE_FIELDS]
+    lead = LEADING.get(table, ())
+    return (*lead, *(name for name in fields if name not in lead))
+
+
+COLUMNS: dict[str, tuple[str, ...]] = {table: _columns(table) for table in ORDER}
+KEYS: dict[str, tuple[str, ...]] = {
+    "races": ("race_id",),
+    "entries": ("race_id", "entry_no"),
+    "results": ("race_id", "entry_no"),
+    "odds_snapshots": ("race_id", "pool", "selection", "time"),
+}
+RANKED_STATUS = ("races", "entries")  # results: the newer version's status wins (a correction may go either way)
+STATUS_ORDER: dict[str, tuple[str, ...]] = {
+    table: get_args(MODEL_OF_TABLE[table].model_fields["status"].annotation) for table in RANKED_STATUS
+}
+VERSIONED = ("races", "entries", "results")  # rows with ``source_fetched_at``: the newer version wins
+RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items()}
+FETCHED_AT_INDEX = {table: COLUMNS[table].index("source_fetched_at") for table in VERSIONED}
