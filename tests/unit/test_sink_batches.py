@@ -1,0 +1,195 @@
+"""The sink's pure parts: the column catalogue, rows of records, merge rounds, bisection and outage retry.
+
+:class:`sinks.batches.BatchWriter` runs against a transaction function that stands in for the database: it rejects
+rows the way PostgreSQL does (by raising the driver's error for a bad value) and fails like an outage would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from runtime.metrics import SinkMetrics
+from schemas.errors import DatabaseError, DatabaseUnavailable
+from schemas.records import OddsBoard, OddsPrice, ResultRecord
+from sinks.batches import BatchWriter
+from sinks.errors import RowEncodingError
+from sinks.rows import Row, rounds, rows_of_message, rows_of_record
+from sinks.tables import COLUMNS
+from sinks.writer import placeholder_arrays
+
+T0 = datetime(2024, 12, 14, 5, 0, tzinfo=UTC)
+
+
+def test_columns_are_the_record_fields():
+    assert COLUMNS["odds_snapshots"] == (
+        "time", "race_id", "pool", "selection", "odds", "is_final", "pool_total", "popularity_rank", "source",
+    )  # fmt: skip
+    assert COLUMNS["results"] == (
+        "race_id", "entry_no", "finish_position", "status", "status_code", "finish_time_s", "margin",
+        "participant_id", "participant_name", "jockey_id", "jockey_name", "win_odds", "place_odds", "is_final",
+        "source", "source_fetched_at", "details",
+    )  # fmt: skip
+    assert COLUMNS["races"][:5] == ("race_id", "race_type", "track_code", "race_date", "race_no")
+    assert "schema_version" not in COLUMNS["entries"] and COLUMNS["entries"][-1] == "details"
+
+
+def test_odds_rows_follow_the_column_order():
+    board = OddsBoard(
+        race_id="horse-seoul-3-20241214",
+        time=T0,
+        is_final=False,
+        source="kra",
+        prices=[OddsPrice(pool="QNL", selection="3-7", odds=12.5, pool_total=900, popularity_rank=4)],
+    )
+    (row,) = rows_of_record(board, source="event")
+    assert dict(zip(COLUMNS["odds_snapshots"], row.values, strict=True)) == {
+        "time": T0,
+        "race_id": "horse-seoul-3-20241214",
+        "pool": "QNL",
+        "selection": "3-7",
+        "odds": 12.5,
+        "is_final": False,
+        "pool_total": 900,
+        "popularity_rank": 4,
+        "source": "kra",
+    }
+    assert (row.table, row.source) == ("odds_snapshots", "event")
+
+
+def test_a_message_is_validated_against_its_model():
+    value = (
+        b'{"schema_version":1,"race_id":"horse-seoul-3-20241214","entry_no":7,"status":"finished",'
+        b'"finish_position":2,"participant_name":"x","is_final":true,"source":"kra",'
+        b'"source_fetched_at":"2024-12-14T05:00:00Z","details":{"wgHr":"511(+2)"}}'
+    )
+    (row,) = rows_of_message("results", value)
+    values = dict(zip(COLUMNS["results"], row.values, strict=True))
+    assert (values["entry_no"], values["finish_position"], values["details"]) == (7, 2, '{"wgHr":"511(+2)"}')
+    with pytest.raises(ValueError, match="schema_version"):
+        rows_of_message("results", value.replace(b'"schema_version":1', b'"schema_version":9'))
+    with pytest.raises(KeyError):
+        rows_of_message("nothing", value)
+
+
+def _result(entry: int, fetched_minute: int | None, position: int = 1) -> tuple[object, ...]:
+    record = ResultRecord(
+        race_id="horse-seoul-3-20241214",
+        entry_no=entry,
+        finish_position=position,
+        status="finished",
+        participant_name=f"h{entry}",
+        is_final=False,
+        source="kra",
+        source_fetched_at=T0.replace(minute=fetched_minute or 0),
+    )
+    values = rows_of_record(record)[0].values
+    if fetched_minute is None:  # a version without a fetch time sorts first
+        at = COLUMNS["results"].index("source_fetched_at")
+        values = (*values[:at], None, *values[at + 1 :])
+    return values
+
+
+def test_merge_rounds_one_version_per_key_oldest_first():
+    a_new, a_old, a_none, b = _result(1, 30, 1), _result(1, 10, 2), _result(1, None, 3), _result(2, 20)
+    assert rounds("results", [b, _result(3, 5)]) == [[b, _result(3, 5)]]  # one version each: a single round
+    out = rounds("results", [a_new, b, a_old, a_none])
+    assert out == [[a_none, b], [a_old], [a_new]]
+
+
+def test_merge_rounds_keep_arrival_order_among_equal_times():
+    first, second = _result(1, 10, 1), _result(1, 10, 4)
+    assert rounds("results", [first, second]) == [[first], [second]]
+
+
+class FakeDatabase:
+    """A transaction function: rejects rows marked bad, fails ``outages`` times first, counts transactions."""
+
+    def __init__(self, bad: set[int], outages: int = 0, error: BaseException | None = None) -> None:
+        self.bad, self.outages, self.error = bad, outages, error
+        self.transactions: list[list[int]] = []
+        self.stored: list[int] = []
+
+    async def apply(self, rows: Sequence[Row]) -> dict[str, int]:
+        numbers = [row.values[0] for row in rows]
+        self.transactions.append(numbers)
+        if self.outages:
+            self.outages -= 1
+            raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
+        if self.error is not None:
+            raise self.error
+        if any(n in self.bad for n in numbers):
+            raise asyncpg.CheckViolationError("new row violates check constraint")
+        self.stored += numbers
+        return {"odds_snapshots": len(numbers)}
+
+
+def batch(n: int) -> list[Row]:
+    return [Row("odds_snapshots", (i,), source=f"event-{i}") for i in range(n)]
+
+
+async def test_bisection_isolates_every_bad_row_and_lands_the_rest():
+    db = FakeDatabase(bad={3, 9})
+    registry = CollectorRegistry()
+    writer = BatchWriter(db.apply, SinkMetrics(registry))
+    result = await writer.write(batch(12))
+    assert sorted(db.stored) == [0, 1, 2, 4, 5, 6, 7, 8, 10, 11]
+    assert [(row.values[0], row.source) for row, _ in result.rejected] == [(3, "event-3"), (9, "event-9")]
+    assert all(isinstance(exc, asyncpg.CheckViolationError) for _, exc in result.rejected)
+    assert result.rows == {"odds_snapshots": 10}
+    assert result.transactions == len(db.transactions)
+    assert db.transactions[:3] == [list(range(12)), list(range(6)), list(range(3))]  # halves, then quarters
+    assert registry.get_sample_value("racelab_sink_db_errors_total", {"kind": "bad_data"}) > 0
+
+
+async def test_a_value_the_column_cannot_hold_is_bad_data_too():
+    class Encoding(FakeDatabase):
+        async def apply(self, rows: Sequence[Row]) -> dict[str, int]:
+            if any(row.values[0] == 1 for row in rows):
+                raise RowEncodingError("OverflowError: value out of int16 range")
+            return await super().apply(rows)
+
+    db = Encoding(bad=set())
+    result = await BatchWriter(db.apply).write(batch(2))
+    assert [row.values[0] for row, _ in result.rejected] == [1] and db.stored == [0]
+
+
+async def test_an_outage_is_retried_until_the_database_is_back():
+    db = FakeDatabase(bad={1}, outages=3)
+    registry = CollectorRegistry()
+    writer = BatchWriter(db.apply, SinkMetrics(registry), first_delay_s=0.001)
+    with pytest.raises(DatabaseUnavailable, match="AdminShutdownError"):
+        await writer.write(batch(4))  # one try
+    result = await writer.write_until_done(batch(4), max_delay_s=0.004)
+    assert result.retries == 2 and sorted(db.stored) == [0, 2, 3]
+    assert [row.values[0] for row, _ in result.rejected] == [1]
+    assert registry.get_sample_value("racelab_sink_retries_total") == 2
+    assert registry.get_sample_value("racelab_sink_rows_written_total", {"table": "odds_snapshots"}) == 3
+    assert registry.get_sample_value("racelab_sink_rows_rejected_total", {"table": "odds_snapshots"}) == 1
+
+
+async def test_other_database_errors_are_not_retried_and_bugs_are_not_wrapped():
+    db = FakeDatabase(bad=set(), error=asyncpg.QueryCanceledError("canceling statement due to statement timeout"))
+    with pytest.raises(DatabaseError, match="QueryCanceledError") as caught:
+        await BatchWriter(db.apply, first_delay_s=0.001).write_until_done(batch(2))
+    assert not isinstance(caught.value, DatabaseUnavailable) and len(db.transactions) == 1
+    buggy = FakeDatabase(bad=set(), error=KeyError("no such table"))
+    with pytest.raises(KeyError):
+        await BatchWriter(buggy.apply).write(batch(2))
+
+
+def test_placeholder_races_from_race_ids():
+    assert placeholder_arrays(["horse-seoul-3-20241214", "boat-misari-12-20241212"]) == [
+        ["horse-seoul-3-20241214", "boat-misari-12-20241212"],
+        ["horse", "boat"],
+        ["seoul", "misari"],
+        [3, 12],
+        [date(2024, 12, 14), date(2024, 12, 12)],
+        ["kra", "kspo"],
+    ]
+    with pytest.raises(RowEncodingError, match="not a calendar date"):
+        placeholder_arrays(["horse-seoul-3-20241340"])
