@@ -29,6 +29,7 @@ from producers.cadence import odds_offsets
 from producers.simulator.world import MARKET_OPEN, TRACKS, Race, World
 from runtime.db import connect
 from runtime.settings import DatabaseSettings, load_settings
+from schemas.race_ids import source_of
 from sinks import rollup
 from sinks.migrate import migrate
 from sinks.tables import COLUMNS
@@ -98,7 +99,7 @@ def live_records(race: Race, offsets: list[int]) -> Iterator[Record]:
         if pool in LIVE_POOLS:
             phase1, phase2, amp = rng.uniform(0, 6.28), rng.uniform(0, 6.28), rng.uniform(0.15, 0.45)
             curves.append((pool, _text(selection), odds, phase1, phase2, amp, base_total * LIVE_POOLS[pool]))
-    source = "kra" if race.race_type == "horse" else "kspo"
+    source = source_of(race.race_type)
     for offset in offsets:
         at = race.post_time - timedelta(seconds=offset)
         progress = min(1.0, (at - (race.post_time - MARKET_OPEN)) / MARKET_OPEN)
@@ -134,7 +135,7 @@ def odds_records(race: Race, offsets: list[int]) -> Iterator[Record]:
 
 def race_record(race: Race) -> Record:
     """A ``races`` row in :data:`sinks.tables.COLUMNS` order."""
-    source = "kra" if race.race_type == "horse" else "kspo"
+    source = source_of(race.race_type)
     started = None if race.cancelled else race.post_time
     status = "cancelled" if race.cancelled else "official"
     fetched = race.post_time + timedelta(minutes=10)
@@ -154,7 +155,7 @@ def entry_records(race: Race) -> Iterator[Record]:
         yield (
             *(race.race_id, r.entry_no, r.participant_id, r.name, *(people if horse else (None,) * 6)),
             *(r.age, r.sex, r.carried_weight if horse else None, r.body_weight, r.body_weight_delta, r.rating),
-            *(r.grade, "scratched" if reason else "declared", reason, "kra" if horse else "kspo", fetched, "{}"),
+            *(r.grade, "scratched" if reason else "declared", reason, source_of(race.race_type), fetched, "{}"),
         )
 
 
@@ -174,7 +175,7 @@ def result_records(race: Race) -> Iterator[Record]:
         yield (
             *(race.race_id, no, position, status, None, race.finish_times.get(no), None, r.participant_id, r.name),
             *(r.jockey_id if horse else None, r.jockey_name if horse else None),
-            *(final.get(("WIN", (no,))), final.get(("PLC", (no,))), True, "kra" if horse else "kspo", fetched, "{}"),
+            *(final.get(("WIN", (no,))), final.get(("PLC", (no,))), True, source_of(race.race_type), fetched, "{}"),
         )
 
 

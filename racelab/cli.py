@@ -14,14 +14,16 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, get_args
 
 from pydantic import ValidationError
 
 from racelab.query_cli import add_query_parser
 from runtime.logs import setup_logging
 from runtime.settings import Settings, load_settings
+from schemas.dlq import Stage
 from schemas.errors import PipelineError
+from schemas.topics import KINDS
 
 if TYPE_CHECKING:
     from processors.replay import Filters
@@ -136,7 +138,6 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     from producers.backfill import Backfill
     from producers.service import open_producers
     from schemas.errors import ConfigurationError
-    from schemas.topics import KINDS
 
     names = args.kinds.split(",") if args.kinds else list(KINDS)
     unknown = set(names) - set(KINDS)
@@ -170,7 +171,6 @@ def _normalize(settings: Settings, args: argparse.Namespace) -> int:
 
 def _filters(args: argparse.Namespace) -> Filters:
     from processors.replay import Filters
-    from schemas.topics import KINDS
 
     return Filters(
         kinds=args.kind or KINDS,
@@ -240,7 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="racelab", description="RaceLab ingest: Korean race data pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_stack(sub)
+    sub.add_parser("migrate", help="apply pending database migrations; idempotent").set_defaults(handler=_migrate)
+    sub.add_parser("check", help="check that the broker and the database answer").set_defaults(handler=_check)
+    _add_simulator(sub)
+    _add_backfill(sub)
+    _add_normalize(sub)
+    _add_dlq(sub)
+    _add_contracts(sub)
+    _add_demo_and_run(sub)
+    add_query_parser(sub)
+    return parser
 
+
+def _add_stack(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stack = sub.add_parser("stack", help="the local no-Docker stack (broker + TimescaleDB)")
     stack_sub = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
     stack_sub.add_parser("up", help="build/start what is missing; idempotent").set_defaults(handler=_stack_up)
@@ -251,9 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--purge", action="store_true", help="also delete the database files")
     down.set_defaults(handler=_stack_down)
 
-    sub.add_parser("migrate", help="apply pending database migrations; idempotent").set_defaults(handler=_migrate)
-    sub.add_parser("check", help="check that the broker and the database answer").set_defaults(handler=_check)
 
+def _add_simulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser("simulator", help="serve simulated KRA/KSPO APIs and live odds on loopback")
     sim.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
     sim.add_argument("--port", type=int, help="port (default 8089; 0 = free port)")
@@ -270,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(handler=_simulator)
 
+
+def _add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     backfill = sub.add_parser("backfill", help="collect history day by day (resumable)")
     backfill.add_argument("--from", dest="from_", required=True, type=date.fromisoformat, help="first day YYYY-MM-DD")
     backfill.add_argument("--to", required=True, type=date.fromisoformat, help="last day YYYY-MM-DD")
@@ -277,13 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--tracks", help="comma-separated track codes (default: every track)")
     backfill.set_defaults(handler=_backfill)
 
+
+def _add_normalize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     norm = sub.add_parser("normalize", help="normalize a saved API response offline (JSON lines on stdout)")
-    norm.add_argument("kind", choices=["schedules", "entries", "odds", "results"])
+    norm.add_argument("kind", choices=list(KINDS))
     norm.add_argument("file", type=Path)
     norm.add_argument("--endpoint", help="e.g. API214_1/RaceDetailResult_1 (guessed from the rows when omitted)")
     norm.add_argument("--key", help="message key (boat responses carry no date: kspo:misari:YYYYMMDD)")
     norm.set_defaults(handler=_normalize)
 
+
+def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = sub.add_parser("dlq", help="dead-letter topics: list and replay")
     dlq_sub = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, handler, text in (
@@ -292,12 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         cmd = dlq_sub.add_parser(name, help=text)
         cmd.add_argument(
-            "--kind",
-            action="append",
-            choices=["schedules", "entries", "odds", "results"],
-            help="raw topic kind (repeatable; default all)",
+            "--kind", action="append", choices=list(KINDS), help="raw topic kind (repeatable; default all)"
         )
-        cmd.add_argument("--stage", choices=["decode", "validate", "normalize", "sink"])
+        cmd.add_argument("--stage", choices=list(get_args(Stage)))
         cmd.add_argument("--exception-class", help="e.g. DecodeError")
         cmd.add_argument("--since", type=_moment, help="first failed at or after (ISO with offset)")
         cmd.add_argument("--until", type=_moment, help="first failed before (ISO with offset)")
@@ -306,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--rate", type=float, help="messages per second (default: as fast as possible)")
         cmd.set_defaults(handler=handler)
 
+
+def _add_contracts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schemas = sub.add_parser("schemas", help="contracts of the normalized topics")
     schemas_sub = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
     exp = schemas_sub.add_parser("export", help="write JSON Schema for every normalized topic")
@@ -318,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("file", type=Path)
     openapi.set_defaults(handler=_api_openapi)
 
+
+def _add_demo_and_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on a simulated race day, with live progress")
     demo.add_argument("--speed", type=float, default=200.0, help="simulated seconds per real second (default 200)")
     demo.add_argument("--until", default="19:45", help="end of the simulated day, Korean time (default 19:45)")
@@ -332,8 +351,6 @@ def build_parser() -> argparse.ArgumentParser:
         "all: each of them as a child process",
     )
     run.set_defaults(handler=_run)
-    add_query_parser(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

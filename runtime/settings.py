@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RACELAB_"
@@ -202,7 +202,14 @@ class SimulatorSettings(_Group):
 
 
 class StackSettings(_Group):
-    """The local no-Docker stack (``racelab stack up``)."""
+    """The local no-Docker stack (``racelab stack up``); where it lives is ``Settings.home`` (``RACELAB_HOME``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_is_not_here(cls, data: object) -> object:
+        if isinstance(data, dict) and "home" in data:
+            raise ValueError("the stack's home is set by RACELAB_HOME (one name for it), not RACELAB_STACK__HOME")
+        return data
 
     broker_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     postgres_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")

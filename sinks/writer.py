@@ -13,6 +13,7 @@ transaction of this writer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from sinks.tables import ORDER, RACE_ID_INDEX
 
 __all__ = ["Row", "RowEncodingError", "TimescaleWriter", "WriteResult", "rows_of_message", "rows_of_record"]
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
+log = logging.getLogger(__name__)
 
 
 def placeholder_arrays(race_id_values: Sequence[str]) -> list[list[Any]]:
@@ -90,6 +92,7 @@ class TimescaleWriter:
         return await self._batches.write_until_done(rows, max_delay_s)
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
+        """One transaction with every row; the rows written per table."""
         if self._pool is None:
             await self.start()
         assert self._pool is not None  # noqa: S101
@@ -98,20 +101,36 @@ class TimescaleWriter:
             by_table.setdefault(row.table, []).append(row.values)
         referenced = sorted({row.values[RACE_ID_INDEX[row.table]] for row in rows if row.table != "races"})
         placeholders = placeholder_arrays(referenced) if referenced else None
-        async with self._pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    if placeholders is not None:
-                        await conn.execute(PLACEHOLDERS_SQL, *placeholders)
-                    return {
-                        table: await self._write_table(conn, table, by_table[table])
-                        for table in ORDER
-                        if table in by_table
-                    }
-            except asyncpg.InterfaceError as exc:
-                if conn.is_closed():  # the server ended the connection before or during the call
-                    raise DatabaseUnavailable(f"lost the connection during a write ({exc.__class__.__name__})") from exc
+        written: dict[str, int] | None = None
+        try:
+            async with self._pool.acquire() as conn:
+                written = await self._commit(conn, by_table, placeholders)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            if written is None:
                 raise
+            # The commit went through; handing the connection back to the pool failed (the server closed it
+            # meanwhile, and the pool drops it): the rows are durable, the next transaction gets a new connection.
+            log.warning("the connection failed after a committed write (%s); the pool replaces it", type(exc).__name__)
+        assert written is not None  # noqa: S101 - set before the block ends without an error
+        return written
+
+    async def _commit(
+        self,
+        conn: asyncpg.pool.PoolConnectionProxy,
+        by_table: dict[str, list[tuple[Any, ...]]],
+        placeholders: list[list[Any]] | None,
+    ) -> dict[str, int]:
+        try:
+            async with conn.transaction():
+                if placeholders is not None:
+                    await conn.execute(PLACEHOLDERS_SQL, *placeholders)
+                return {
+                    table: await self._write_table(conn, table, by_table[table]) for table in ORDER if table in by_table
+                }
+        except asyncpg.InterfaceError as exc:
+            if conn.is_closed():  # the server ended the connection before or during the call
+                raise DatabaseUnavailable(f"lost the connection during a write ({exc.__class__.__name__})") from exc
+            raise
 
     @staticmethod
     async def _write_table(conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]) -> int:

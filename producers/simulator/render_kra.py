@@ -13,6 +13,7 @@ from datetime import datetime
 
 from producers.simulator.envelope import Row
 from producers.simulator.world import TRACKS, Race, Runner
+from schemas import tracks
 from schemas.timezones import KST
 
 WEEKDAYS = ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"]
@@ -25,8 +26,8 @@ POOL_NAMES = {
     "TLA": "삼복승식",
     "TRI": "삼쌍승식",
 }
-MEET_NAMES = {"seoul": "서울", "busan": "부산경남", "jeju": "제주"}
-RESULT_MEET_NAMES = {"seoul": "서울", "busan": "부경", "jeju": "제주"}
+MEET_NAMES = {t.code: t.name_ko for t in tracks.TRACKS if t.race_type == "horse"}
+RESULT_MEET_NAMES = MEET_NAMES | {"busan": "부경"}  # API214_1 spells Busan-Gyeongnam "부경"
 MARGINS = ["-", "코", "머리", "목", "½", "¾", "1", "1½", "2", "3", "5", "7", "대"]
 
 

@@ -78,10 +78,18 @@ def race_day(
 
 
 def ingestion_router() -> APIRouter:
-    """``/api/ingestion``: triggers, status, failures and retries."""
+    """``/api/ingestion``: triggers, status, failures and retries (in this order in the OpenAPI document)."""
     router = APIRouter(
         prefix="/api/ingestion", tags=["ingestion"], dependencies=[Security(key_header)], responses=ERRORS
     )
+    _add_triggers(router)
+    _add_status(router)
+    _add_failures(router)
+    return router
+
+
+def _add_triggers(router: APIRouter) -> None:
+    """``POST /trigger/{schedules,entries,odds,results}``."""
 
     @router.post(
         "/trigger/schedules",
@@ -115,6 +123,10 @@ def ingestion_router() -> APIRouter:
             operation_id=f"trigger{kind.capitalize()}",
         )
 
+
+def _add_status(router: APIRouter) -> None:
+    """``GET /status``."""
+
     @router.get(
         "/status",
         summary="Collection status of a race day",
@@ -125,6 +137,10 @@ def ingestion_router() -> APIRouter:
     )
     async def status(svc: Service, day: Annotated[dt.date | None, Depends(race_day)]) -> StatusResponse:
         return StatusResponse(success=True, data=await svc.status(day))
+
+
+def _add_failures(router: APIRouter) -> None:
+    """``GET /failures`` and ``POST /failures/{id}/retry``."""
 
     @router.get(
         "/failures",
@@ -157,8 +173,6 @@ def ingestion_router() -> APIRouter:
             error = ErrorInfo(code="COLLECTION_FAILED", message=f"ingestion failure #{failure_id} still fails")
             return RetryResponse(success=False, data=data, error=error)
         return RetryResponse(success=True, data=data)
-
-    return router
 
 
 def _race_trigger(kind: Kind) -> Callable[[ControlService, RaceTrigger], Awaitable[CollectionResponse]]:

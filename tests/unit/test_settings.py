@@ -4,7 +4,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from runtime.logs import SecretMaskFilter, secret_values
-from runtime.settings import Settings, redact_url
+from runtime.settings import Settings, load_settings, redact_url
 
 
 def test_env_prefix_and_nested_delimiter(monkeypatch):
@@ -135,3 +135,15 @@ def test_faust_workers_put_the_mask_back_on_the_handlers_they_install(monkeypatc
     assert "Logging error" not in text and "KRAKEY123" not in text
     assert "asyncpg.pool floor; retrying (ConnectionRefusedError: [Errno 111] refused **********)" in text
     assert "racelab.t call with ********** failed" in text and "Traceback" in text
+
+
+def test_one_name_for_the_home(tmp_path: Path, monkeypatch):
+    """RACELAB_HOME moves the stack and is where every command finds its endpoints file."""
+    (tmp_path / "stack.env").write_text("RACELAB_BROKER__BOOTSTRAP_SERVERS=127.0.0.1:4321\n")
+    monkeypatch.setenv("RACELAB_HOME", str(tmp_path))
+    settings = load_settings()
+    assert settings.home == tmp_path.resolve()
+    assert settings.broker.bootstrap_servers == "127.0.0.1:4321"
+    monkeypatch.setenv("RACELAB_STACK__HOME", str(tmp_path / "elsewhere"))
+    with pytest.raises(ValidationError, match="RACELAB_HOME"):
+        load_settings()
