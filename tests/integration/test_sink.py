@@ -254,8 +254,19 @@ async def writing_now(conn) -> bool:
     )
 
 
+async def writing_soon(conn, within_s: float = 2.0) -> bool:
+    """Wait (at most ``within_s``) until a sink connection is writing; whether it is."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await writing_now(conn):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def test_kill_9_ten_times_while_writing(settings: Settings, db_schema: str):
-    """Each incarnation joins, commits at least one batch, and is killed at a random moment of its work.
+    """Each incarnation joins, commits at least one batch, and is killed at a random moment of its work, the first
+    time after it that a transaction is open (the test counts how many kills landed inside one).
 
     Every batch's transaction is made to last at least 0.2 s (a statement trigger that sleeps), so that kills land
     inside transactions, with later batches read and waiting: a sink that acknowledged a batch before its
@@ -278,7 +289,7 @@ async def test_kill_9_ten_times_while_writing(settings: Settings, db_schema: str
         while kills < 10:
             count = await wait_for_progress(settings, count, sink)
             await asyncio.sleep(rng.uniform(0, 1.5))
-            mid_write += await writing_now(conn)
+            mid_write += await writing_soon(conn)
             sink.send_signal(signal.SIGKILL)
             await sink.wait()
             kills += 1
