@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from schemas.timezones import KST
+from schemas.tracks import RACE_TYPES
 
 if TYPE_CHECKING:
     import asyncpg
@@ -290,7 +291,7 @@ def add_query_parser(subparsers: Any) -> None:
         return parser
 
     def filters(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--type", choices=["horse", "cycle", "boat"], help="only this race type")
+        parser.add_argument("--type", choices=list(RACE_TYPES), help="only this race type")
         parser.add_argument("--track", help="only this track code (e.g. seoul, busan_cycle)")
 
     filters(races := command("races", "the races of a day", _races, "Race"))

@@ -17,6 +17,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.records import RaceType
+from schemas.tracks import RACE_TYPES
+
 ENV_PREFIX = "RACELAB_"
 STACK_ENV_FILE = "stack.env"
 
@@ -132,7 +135,7 @@ class AlertSettings(_Group):
 class ProducerSettings(_Group):
     """What ``racelab run producers`` polls and on which clock."""
 
-    race_types: tuple[Literal["horse", "cycle", "boat"], ...] = ("horse", "cycle", "boat")
+    race_types: tuple[RaceType, ...] = RACE_TYPES
     tracks: tuple[str, ...] = Field(default=(), description="empty = every track of the race types")
     schedule_time_kst: time = Field(default=time(6, 0), description="daily schedule poll (Asia/Seoul)")
     tick_s: float = Field(default=1.0, gt=0, description="real seconds between scheduler passes")

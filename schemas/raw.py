@@ -7,11 +7,11 @@ Header names are a contract (DESIGN): ``source``, ``kind``, ``endpoint``, ``para
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from schemas.records import Source
 from schemas.topics import Kind
 
 SECRET_NAMES = frozenset({"servicekey", "service_key"})
@@ -22,7 +22,7 @@ class RawHeaders(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    source: Literal["kra", "kspo"]
+    source: Source
     kind: Kind
     endpoint: str
     params: dict[str, str]
