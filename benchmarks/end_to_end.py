@@ -19,8 +19,10 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from producers.simulator import envelope, render_kra
@@ -56,6 +58,114 @@ def start(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+PROBE_ROW: dict[str, object] = {
+    "meet": "제주",
+    "rcDate": 20241214,
+    "rcNo": 99,
+    "pool": "단승식",
+    "chulNo": 1,
+    "chulNo2": 0,
+    "chulNo3": 0,
+    "odds": 2.5,
+}
+
+
+def raw_message(rows: list[dict[str, object]], at: datetime) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A raw live-odds page as the producers publish it: the body and its provenance headers."""
+    headers = RawHeaders(
+        source="kra", kind="odds", endpoint=ep.LIVE_ODDS_PATH, params={}, fetched_at=at, poll_id="e2e", http_status=200
+    ).to_kafka()
+    return envelope.json_body(rows, 1, 1000, len(rows)), headers
+
+
+@dataclass
+class Figures:
+    """What one run measured."""
+
+    window_s: float = 0.0
+    sent_rows: int = 0
+    committed_in_window: int = 0
+    drain_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def report(self, rate: int) -> None:
+        self.latencies.sort()
+        p50 = statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+        p99 = self.latencies[int(len(self.latencies) * 0.99)] * 1000 if self.latencies else float("nan")
+        print(
+            f"offered {rate:,} rows/s for {self.window_s:.0f}s ({self.sent_rows:,} rows in 1000-row raw messages): "
+            f"committed {self.committed_in_window / self.window_s:,.0f} rows/s while publishing; backlog drained "
+            f"{self.drain_s:.1f}s after the end"
+        )
+        print(f"fetched_at -> committed row, {len(self.latencies)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+
+
+@dataclass
+class Bench:
+    """Publishes raw pages and probes into the raw odds topic and watches the rows land."""
+
+    producer: AIOKafkaProducer
+    conn: asyncpg.Connection
+    topic: str
+    pages: list[list[dict[str, object]]]
+    probes: dict[datetime, float] = field(default_factory=dict)
+
+    async def send(self, rows: list[dict[str, object]], key: bytes, at: datetime | None = None) -> None:
+        body, headers = raw_message(rows, at or datetime.now(UTC))
+        await self.producer.send(self.topic, body, key=key, headers=headers)
+
+    async def rows(self) -> int:
+        return int(await self.conn.fetchval("SELECT count(*) FROM odds_snapshots"))
+
+    async def warm_up(self, workers: list[subprocess.Popen[bytes]]) -> None:
+        """Both workers joined and a probe went all the way through."""
+        deadline = time.monotonic() + 120
+        await self.send([PROBE_ROW], PROBE_RACE.encode())
+        while not await self.conn.fetchval("SELECT count(*) FROM odds_snapshots WHERE race_id = $1", PROBE_RACE):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                raise SystemExit("the workers did not start; see their logs")
+            await asyncio.sleep(0.2)
+
+    async def _probe(self, now: float) -> None:
+        at = datetime.now(UTC)
+        await self.send([PROBE_ROW], PROBE_RACE.encode(), at)
+        self.probes[at] = now
+
+    async def _landed_probes(self, figures: Figures) -> None:
+        if not self.probes:
+            return
+        done = await self.conn.fetch(
+            "SELECT time FROM odds_snapshots WHERE race_id = $1 AND time = ANY($2)", PROBE_RACE, list(self.probes)
+        )
+        for row in done:
+            figures.latencies.append(time.monotonic() - self.probes.pop(row["time"]))
+
+    async def offer(self, rate: int, seconds: float) -> Figures:
+        """Pages at ``rate`` rows/s for ``seconds``, a probe every 0.25 s; then wait for the backlog to drain."""
+        figures = Figures()
+        before = await self.rows()
+        started = time.monotonic()
+        next_probe, i = started, 0
+        while (now := time.monotonic()) < started + seconds:
+            due = int((now - started) * rate / 1000)  # pages that should have gone out by now
+            while i < due:
+                await self.send(self.pages[i % len(self.pages)], f"page-{i % len(self.pages)}".encode())
+                i += 1
+                figures.sent_rows += 1000
+            if now >= next_probe:
+                await self._probe(now)
+                next_probe += 0.25
+            await self._landed_probes(figures)
+            await asyncio.sleep(0.05)
+        figures.window_s = time.monotonic() - started
+        figures.committed_in_window = await self.rows() - before
+        drain_started = time.monotonic()
+        while await self.rows() < before + figures.sent_rows:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        figures.drain_s = time.monotonic() - drain_started
+        return figures
+
+
 async def run(rate: int, seconds: float) -> None:
     settings = load_settings()
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
@@ -75,89 +185,17 @@ async def run(rate: int, seconds: float) -> None:
     )
     await producer.start()
     conn = await connect(db)
-    pages = boards()
-
-    def message(rows: list[dict[str, object]], at: datetime) -> tuple[bytes, list[tuple[str, bytes]]]:
-        headers = RawHeaders(
-            source="kra",
-            kind="odds",
-            endpoint=ep.LIVE_ODDS_PATH,
-            params={},
-            fetched_at=at,
-            poll_id="e2e",
-            http_status=200,
-        ).to_kafka()
-        return envelope.json_body(rows, 1, 1000, len(rows)), headers
-
-    async def send(rows: list[dict[str, object]], key: bytes) -> None:
-        body, headers = message(rows, datetime.now(UTC))
-        await producer.send(topics.raw("odds"), body, key=key, headers=headers)
-
-    probe_row = {
-        "meet": "제주",
-        "rcDate": 20241214,
-        "rcNo": 99,
-        "pool": "단승식",
-        "chulNo": 1,
-        "chulNo2": 0,
-        "chulNo3": 0,
-        "odds": 2.5,
-    }
+    bench = Bench(producer, conn, topics.raw("odds"), boards())
     try:
-        # warm-up: both workers joined and a probe went all the way through
-        deadline = time.monotonic() + 120
-        await send([probe_row], PROBE_RACE.encode())
-        while not await conn.fetchval("SELECT count(*) FROM odds_snapshots WHERE race_id = $1", PROBE_RACE):
-            if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-                raise SystemExit("the workers did not start; see their logs")
-            await asyncio.sleep(0.2)
-        before = await conn.fetchval("SELECT count(*) FROM odds_snapshots")
-        probes: dict[datetime, float] = {}
-        latencies: list[float] = []
-        sent_rows = 0
-        started = time.monotonic()
-        next_probe = started
-        i = 0
-        while (now := time.monotonic()) < started + seconds:
-            due = int((now - started) * rate / 1000)  # pages that should have gone out by now
-            while i < due:
-                await send(pages[i % len(pages)], f"page-{i % len(pages)}".encode())
-                i += 1
-                sent_rows += 1000
-            if now >= next_probe:
-                at = datetime.now(UTC)
-                body, headers = message([probe_row], at)
-                await producer.send(topics.raw("odds"), body, key=PROBE_RACE.encode(), headers=headers)
-                probes[at] = now
-                next_probe += 0.25
-            pending = list(probes)
-            if pending:
-                done = await conn.fetch(
-                    "SELECT time FROM odds_snapshots WHERE race_id = $1 AND time = ANY($2)", PROBE_RACE, pending
-                )
-                for row in done:
-                    latencies.append(time.monotonic() - probes.pop(row["time"]))
-            await asyncio.sleep(0.05)
-        window = time.monotonic() - started
-        in_window = await conn.fetchval("SELECT count(*) FROM odds_snapshots") - before
-        drain_started = time.monotonic()
-        while await conn.fetchval("SELECT count(*) FROM odds_snapshots") < before + sent_rows:  # noqa: ASYNC110
-            await asyncio.sleep(0.5)
-        drain = time.monotonic() - drain_started
+        await bench.warm_up(workers)
+        figures = await bench.offer(rate, seconds)
     finally:
         for w in workers:
             w.terminate()
         await producer.stop()
         await conn.execute(f'DROP SCHEMA "{prefix}" CASCADE')
         await conn.close()
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
-    print(
-        f"offered {rate:,} rows/s for {window:.0f}s ({sent_rows:,} rows in 1000-row raw messages): committed "
-        f"{in_window / window:,.0f} rows/s while publishing; backlog drained {drain:.1f}s after the end"
-    )
-    print(f"fetched_at -> committed row, {len(latencies)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    figures.report(rate)
 
 
 def main() -> None:
