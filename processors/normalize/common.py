@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -87,8 +88,29 @@ def text(value: Any) -> str | None:
     return None if out in NULLS else out
 
 
+# A number as the APIs write it: digits, optionally with thousands separators ("1,234.5"), a sign and a fraction.
+# Nothing else is read as a number (not "1,2,3", "1e5", "nan" or "1_000", which float() would accept).
+NUMBER_TEXT = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+PRICE_TEXT = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_NUMBER = re.compile(NUMBER_TEXT)
+
+
+def _numeric(value: Any) -> str | None:
+    """The digits of a number written as text (separators removed), None for the null sentinels; a text that is
+    not a number in the APIs' formats (a lone circled digit counts: "③" is 3) is a NormalizeError."""
+    s = text(value)
+    if s is None:
+        return None
+    if s in CIRCLED:
+        return str(CIRCLED[s])
+    if not _NUMBER.fullmatch(s):
+        raise NormalizeError(f"expected a number, got {s[:20]!r}")
+    return s.replace(",", "")
+
+
 def integer(value: Any, zero_is_null: bool = False) -> int | None:
-    """An int from an int, float or numeric string ("0051228" -> 51228); None for sentinels."""
+    """An int from an int, an integral float or a numeric string ("0051228" -> 51228, "1,200" -> 1200); None for
+    sentinels. A fraction that is not zero ("52.5") is an error: truncating it would store a number not published."""
     if type(value) is int:  # the common case, first
         return None if zero_is_null and value == 0 else value
     if isinstance(value, bool):
@@ -96,34 +118,35 @@ def integer(value: Any, zero_is_null: bool = False) -> int | None:
     if isinstance(value, int):
         out = value
     elif isinstance(value, float):
+        if not value.is_integer():
+            raise NormalizeError(f"expected a whole number, got {value!r}")
         out = int(value)
     else:
-        s = text(value)
-        if s is None:
+        digits = _numeric(value)
+        if digits is None:
             return None
-        try:
-            out = int(float(s.replace(",", "")))
-        except ValueError:
-            raise NormalizeError(f"expected a number, got {s[:20]!r}") from None
+        whole, _, fraction = digits.partition(".")
+        if fraction.strip("0"):
+            raise NormalizeError(f"expected a whole number, got {str(value).strip()[:20]!r}")
+        out = int(whole)
     return None if zero_is_null and out == 0 else out
 
 
 def number(value: Any, zero_is_null: bool = False) -> float | None:
-    """A float from a number or numeric string; None for sentinels."""
+    """A float from a number or numeric string ("1,234.5" -> 1234.5); None for sentinels."""
     if type(value) is float:
+        if not math.isfinite(value):
+            raise NormalizeError(f"expected a number, got {value!r}")
         return None if zero_is_null and value == 0 else value
     if isinstance(value, bool):
         raise NormalizeError(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
         out = float(value)
     else:
-        s = text(value)
-        if s is None:
+        digits = _numeric(value)
+        if digits is None:
             return None
-        try:
-            out = float(s.replace(",", ""))
-        except ValueError:
-            raise NormalizeError(f"expected a number, got {s[:20]!r}") from None
+        out = float(digits)
     return None if zero_is_null and out == 0 else out
 
 
@@ -268,19 +291,27 @@ def circled_entry(value: Any) -> tuple[int, str]:
     raise NormalizeError(f"no entry number in {s[:20]!r}")
 
 
+_PAREN_COMBO = rf"\(\s*(\d+(?:\s*-\s*\d+)*)\s*\)\s*({PRICE_TEXT})"
+_PAREN_COMBOS = re.compile(rf"{_PAREN_COMBO}(?:\s+{_PAREN_COMBO})*")
+_CIRCLED_SET = "".join(CIRCLED)
+_CIRCLED_COMBO = re.compile(rf"([{_CIRCLED_SET}](?:\s*-\s*[{_CIRCLED_SET}])*)\s*({PRICE_TEXT})")
+
+
 def combos(value: Any) -> list[tuple[list[int], float]]:
-    """KSPO dividend text -> [(numbers, odds)]: "(2-7-5)3.4", "(2)1.2 (7)2.1", "①-②-⑥3.4", "①1.1"."""
+    """KSPO dividend text -> [(numbers, odds)]: "(2-7-5)3.4", "(2)1.2 (7)2.1", "①-②-⑥3.4", "①1.1", "(2-7)1,234.5".
+
+    The whole text must be read: anything left over, or a price in another format, is an error, never a guess.
+    """
     s = text(value)
     if s is None:
         return []
-    out: list[tuple[list[int], float]] = []
-    for part in re.finditer(r"\(([\d\-\s]+)\)\s*(\d+(?:\.\d+)?)", s):
-        out.append(([int(n) for n in part.group(1).split("-") if n.strip()], float(part.group(2))))
-    if out:
-        return out
-    circled = "".join(CIRCLED)
-    match = re.fullmatch(rf"([{circled}](?:\s*-\s*[{circled}])*)\s*(\d+(?:\.\d+)?)", s)
+    if _PAREN_COMBOS.fullmatch(s):
+        return [
+            ([int(n) for n in part.group(1).split("-")], float(part.group(2).replace(",", "")))
+            for part in re.finditer(_PAREN_COMBO, s)
+        ]
+    match = _CIRCLED_COMBO.fullmatch(s)
     if match:
         numbers = [CIRCLED[ch] for ch in match.group(1) if ch in CIRCLED]
-        return [(numbers, float(match.group(2)))]
+        return [(numbers, float(match.group(2).replace(",", "")))]
     raise NormalizeError(f"dividend text not understood: {s[:30]!r}")
