@@ -42,17 +42,14 @@ def placeholder_arrays(race_id_values: Sequence[str]) -> list[list[Any]]:
 
     A race id whose date is not a calendar date is bad data (its row goes to the DLQ, the batch lands).
     """
-    columns: list[list[Any]] = [[], [], [], [], [], []]
+    races: list[tuple[Any, ...]] = []
     for text in race_id_values:
         try:
             key = race_ids.parse(text)
         except ValueError as exc:
             raise RowEncodingError(f"race id {text[:40]!r}: {exc}") from exc
-        for column, value in zip(
-            columns, (text, key.race_type, key.track, key.race_no, key.day, key.source), strict=True
-        ):
-            column.append(value)
-    return columns
+        races.append((text, key.race_type, key.track, key.race_no, key.day, key.source))
+    return [list(column) for column in zip(*races, strict=True)]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -293,6 +293,7 @@ def circled_entry(value: Any) -> tuple[int, str]:
 
 _PAREN_COMBO = rf"\(\s*(\d+(?:\s*-\s*\d+)*)\s*\)\s*({PRICE_TEXT})"
 _PAREN_COMBOS = re.compile(rf"{_PAREN_COMBO}(?:\s+{_PAREN_COMBO})*")
+_PAREN_PART = re.compile(_PAREN_COMBO)
 _CIRCLED_SET = "".join(CIRCLED)
 _CIRCLED_COMBO = re.compile(rf"([{_CIRCLED_SET}](?:\s*-\s*[{_CIRCLED_SET}])*)\s*({PRICE_TEXT})")
 
@@ -308,7 +309,7 @@ def combos(value: Any) -> list[tuple[list[int], float]]:
     if _PAREN_COMBOS.fullmatch(s):
         return [
             ([int(n) for n in part.group(1).split("-")], float(part.group(2).replace(",", "")))
-            for part in re.finditer(_PAREN_COMBO, s)
+            for part in _PAREN_PART.finditer(s)
         ]
     match = _CIRCLED_COMBO.fullmatch(s)
     if match:

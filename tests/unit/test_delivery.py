@@ -8,18 +8,17 @@ from runtime.delivery import OutputProducer
 from runtime.settings import BrokerSettings
 from tests.unit.local_broker import LocalBroker, LocalProducer
 
+MADE: list[tuple[str, dict[str, object]]] = []  # (role, overrides) of every producer the engine asked for
+
 
 def engine(broker: LocalBroker, fail_sends: int = 0) -> tuple[OutputProducer, LocalProducer]:
     producer = LocalProducer(broker, fail_sends=fail_sends)
-    made: list[tuple[str, dict[str, object]]] = []
 
     def factory(settings: BrokerSettings, role: str, **overrides: object) -> LocalProducer:
-        made.append((role, overrides))
+        MADE.append((role, overrides))
         return producer
 
-    output = OutputProducer(BrokerSettings(), "sink", factory=factory, initial_delay_s=0.001)
-    output.made = made  # type: ignore[attr-defined]
-    return output, producer
+    return OutputProducer(BrokerSettings(), "sink", factory=factory, initial_delay_s=0.001), producer
 
 
 def expected_partition(key: bytes, partitions: int) -> int:
@@ -30,10 +29,11 @@ def expected_partition(key: bytes, partitions: int) -> int:
 async def test_every_message_lands_in_its_key_partition_in_order():
     broker = LocalBroker(partitions=4)
     output, producer = engine(broker)
+    MADE.clear()
     await output.start()
     messages = [("t", f"race-{n % 5}".encode(), f"v{n}".encode(), [("h", b"1")]) for n in range(20)]
     await output.deliver(messages)
-    assert output.made == [("sink", {"max_batch_size": 256 * 1024})]  # type: ignore[attr-defined]
+    assert MADE == [("sink", {"max_batch_size": 256 * 1024})]
     assert sorted(v for _, v, _ in broker.records("t")) == sorted(v for _, _, v, _ in messages)
     for partition, log in broker.topics["t"].items():
         for key, _, headers in log:
