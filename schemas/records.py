@@ -3,8 +3,12 @@
 Every message on ``racelab.races|entries|results`` is the JSON of one record model, keyed by race id, with
 ``schema_version``. A message on ``racelab.odds`` is an :class:`OddsBoard`: every price of one race at one time (one
 snapshot), because odds arrive as whole boards and a per-price message costs more than the price itself; each price
-plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`). Version 1 is the first;
-additive changes keep the version, anything else bumps it.
+plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`).
+
+Versions: 1 was the first. 2 adds fields only (the race's conditions, prizes, weather and going; a result's
+trainer, owner, weights, rating, equipment, sectional times and positions): a version 1 message still reads as
+version 2 with those fields empty. Every change of the records bumps the version; a change that is not additive
+also stops reading the old one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+SchemaVersion = Literal[1, 2]
 RaceType = Literal["horse", "cycle", "boat"]
 Source = Literal["kra", "kspo"]
 Pool = Literal["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
@@ -25,7 +30,7 @@ RACE_ID_PATTERN = r"^(horse|cycle|boat)-[a-z_]+-[0-9]{1,2}-[0-9]{8}$"
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     race_id: str = Field(pattern=RACE_ID_PATTERN)
 
 
@@ -46,6 +51,15 @@ class RaceRecord(_Record):
     source: Source
     source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
+    age_condition: str | None = None
+    sex_condition: str | None = None
+    prize_condition: str | None = None
+    weight_rule: str | None = None
+    prize_money_krw: list[int] | None = None
+    bonus_money_krw: list[int] | None = None
+    weather: str | None = None
+    track_condition: str | None = None
+    track_moisture_pct: int | None = Field(default=None, ge=0, le=100)
 
 
 class EntryRecord(_Record):
@@ -170,6 +184,34 @@ def odds_messages(records: list[OddsRecord]) -> list[tuple[str, bytes]]:
     ]
 
 
+SectionPoint = Literal["S1F", "C1", "C2", "C3", "C4", "G8F", "G6F", "G4F", "G3F", "G2F", "G1F"]
+SplitMark = Literal["start", "S1F", "G10F", "G8F", "G6F", "G4F", "G3F", "G2F", "G1F", "finish"]
+
+
+class Sectional(BaseModel):
+    """A runner at one point of the race: the time since the start and the position there.
+
+    Points: ``S1F`` one furlong (200 m) after the start, ``C1``..``C4`` the corners, ``G8F``..``G1F`` eight to one
+    furlongs before the finish. The same points for every track, whichever of the track's fields published them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    point: SectionPoint
+    elapsed_s: float | None = Field(default=None, gt=0)
+    position: int | None = Field(default=None, gt=0)
+
+
+class SplitTime(BaseModel):
+    """The time a runner took from one mark to another (``G3F`` -> ``finish``: the last three furlongs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: SplitMark
+    end: SplitMark
+    seconds: float = Field(gt=0)
+
+
 class ResultRecord(_Record):
     """One runner's result (table ``results``)."""
 
@@ -189,6 +231,20 @@ class ResultRecord(_Record):
     source: Source
     source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
+    trainer_id: str | None = None
+    trainer_name: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    age: int | None = None
+    sex: str | None = None
+    rating: int | None = None
+    carried_weight_kg: float | None = None
+    jockey_allowance_kg: float | None = None
+    body_weight_kg: int | None = None
+    body_weight_delta: int | None = None
+    equipment: str | None = None
+    sectionals: list[Sectional] | None = None
+    split_times: list[SplitTime] | None = None
 
 
 Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord

@@ -45,6 +45,7 @@ TRACKS: tuple[Track, ...] = (
     Track("seoul", "서울", "horse", kra_meet=1, weekdays=(5, 6)),
     Track("busan", "부산경남", "horse", aliases=("부경", "영남", "부산경남경마공원"), kra_meet=3, weekdays=(4, 6)),
     Track("jeju", "제주", "horse", kra_meet=2, weekdays=(4, 5)),
+    Track("yeongcheon", "영천", "horse", kra_meet=4),  # newer datasets only; no race days known yet
     Track("gwangmyeong", "광명", "cycle", kspo_meet="광명", weekdays=(4, 5, 6)),
     Track("changwon", "창원", "cycle", kspo_meet="창원", weekdays=(4, 5, 6)),
     Track("busan_cycle", "부산", "cycle", kspo_meet="부산", weekdays=(4, 5, 6)),

@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel
 
 from schemas.records import MODEL_OF_TOPIC, OddsBoard
-from sinks.tables import COLUMNS, FETCHED_AT_INDEX, KEYS, TABLE_OF_MODEL
+from sinks.tables import COLUMNS, FETCHED_AT_INDEX, JSON_COLUMNS, KEYS, TABLE_OF_MODEL
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,18 @@ def rows_of_record(record: BaseModel, source: Any = None) -> list[Row]:
     if isinstance(record, OddsBoard):
         return _odds_rows(record, source)
     table = TABLE_OF_MODEL[type(record)]
-    values = tuple(
-        orjson.dumps(getattr(record, col)).decode() if col == "details" else getattr(record, col)
-        for col in COLUMNS[table]
-    )
+    as_json = JSON_COLUMNS[table]
+    values = tuple(_json(getattr(record, col)) if col in as_json else getattr(record, col) for col in COLUMNS[table])
     return [Row(table, values, source)]
+
+
+def _json(value: Any) -> str | None:
+    """A ``jsonb`` column's text: a mapping, or a list of models (``None`` stays NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = [item.model_dump() for item in value]
+    return orjson.dumps(value).decode()
 
 
 def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:

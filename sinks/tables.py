@@ -8,7 +8,8 @@ entries: declared < scratched).
 
 from __future__ import annotations
 
-from typing import get_args
+import types
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -34,7 +35,23 @@ def _columns(table: str) -> tuple[str, ...]:
     return (*lead, *(name for name in fields if name not in lead))
 
 
+def _is_json(annotation: Any) -> bool:
+    """Whether a field is stored as ``jsonb``: a mapping, or a list of models (a list of plain values is an array)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_is_json(arg) for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is dict:
+        return True
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return isinstance(item, type) and issubclass(item, BaseModel)
+    return False
+
+
 COLUMNS: dict[str, tuple[str, ...]] = {table: _columns(table) for table in ORDER}
+JSON_COLUMNS: dict[str, frozenset[str]] = {
+    table: frozenset(c for c in COLUMNS[table] if _is_json(MODEL_OF_TABLE[table].model_fields[c].annotation))
+    for table in ORDER
+}
 KEYS: dict[str, tuple[str, ...]] = {
     "races": ("race_id",),
     "entries": ("race_id", "entry_no"),

@@ -38,6 +38,8 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.BOAT_RANK.path: kspo.no_records,
     ep.BOAT_PAYOFF.path: kspo.no_records,
 }
+TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
+"""Per endpoint: the published fields held in typed columns (``topic.column``); the others are kept in ``details``."""
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "races": TypeAdapter(list[RaceRecord]),
     "entries": TypeAdapter(list[EntryRecord]),

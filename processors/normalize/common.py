@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from processors.errors import DecodeError, NormalizeError
 from schemas import race_ids
@@ -316,3 +317,63 @@ def combos(value: Any) -> list[tuple[list[int], float]]:
         numbers = [CIRCLED[ch] for ch in match.group(1) if ch in CIRCLED]
         return [(numbers, float(match.group(2).replace(",", "")))]
     raise NormalizeError(f"dividend text not understood: {s[:30]!r}")
+
+
+_GOING = re.compile(r"([^\d()%\s]+)\s*(?:\(\s*(\d{1,3})\s*%\s*\))?")
+
+
+def going(value: Any) -> tuple[str | None, int | None]:
+    """Track condition and moisture: "건조 (2%)" -> ("건조", 2), "포화 (18%)" -> ("포화", 18); "양호" -> ("양호", None)
+    (no moisture published: none stored)."""
+    s = text(value)
+    if s is None:
+        return None, None
+    match = _GOING.fullmatch(s)
+    if match is None or (match.group(2) is not None and int(match.group(2)) > 100):
+        raise NormalizeError(f"not a track condition: {s[:20]!r}")
+    return match.group(1), int(match.group(2)) if match.group(2) is not None else None
+
+
+T = TypeVar("T")
+
+
+def kept(row: Row, typed: Collection[str]) -> dict[str, Any]:
+    """Every field of a row that no typed column holds, verbatim (``details``): nothing published is dropped."""
+    return {k: v for k, v in row.items() if k not in typed}
+
+
+class Fields:
+    """The fields of one row, read with the parsers above; a value in an unknown format is a NormalizeError that
+    names the field (``field 'wgHr': not a body weight: '511kg'``)."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: Row) -> None:
+        self.row = row
+
+    def read(self, name: str, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return parse(self.row.get(name), *args, **kwargs)
+        except NormalizeError as exc:
+            raise NormalizeError(f"field {name!r}: {exc}") from None
+
+    def required(self, name: str) -> int:
+        value = self.read(name, integer)
+        if value is None:
+            raise NormalizeError(f"field {name!r}: missing")
+        return value
+
+    def text(self, name: str) -> str | None:
+        return text(self.row.get(name))
+
+    def integer(self, name: str, zero_is_null: bool = False) -> int | None:
+        return self.read(name, integer, zero_is_null=zero_is_null)
+
+    def number(self, name: str, zero_is_null: bool = False) -> float | None:
+        return self.read(name, number, zero_is_null=zero_is_null)
+
+    def ident(self, name: str, width: int = 0) -> str | None:
+        return self.read(name, ident, width)
+
+    def date(self, name: str, year: int | None = None) -> date:
+        return self.read(name, ymd, year=year)

@@ -1,4 +1,9 @@
-"""KRA payloads -> normalized record dicts (validated against the models by :mod:`processors.normalize`)."""
+"""KRA payloads -> normalized record dicts (validated against the models by :mod:`processors.normalize`).
+
+Every field a row publishes lands somewhere: in a typed column (the ``*_COLUMNS`` maps say which; the race-level
+fields once per race, not per runner) or verbatim in the ``details`` of the race or the runner. ``TYPED`` lists
+per endpoint which field feeds which ``topic.column``; a test holds it to the reference's field tables.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,14 @@ from processors.normalize.common import (
     NOT_OUR_POOLS,
     POOL_CODES,
     Context,
+    Fields,
     Row,
     body_weight,
     clock_time,
-    ident,
+    going,
     integer,
     iso_time,
+    kept,
     kst,
     number,
     race_seconds,
@@ -25,70 +32,204 @@ from processors.normalize.common import (
     track_of,
     ymd,
 )
+from schemas import endpoints as ep
 from schemas.race_ids import race_id
 from schemas.timezones import kst_moment
 
 Out = dict[str, list[dict[str, Any]]]
+PRIZE_FIELDS = tuple(f"chaksun{n}" for n in range(1, 6))  # prize money of places 1-5 (KRW)
+BONUS_FIELDS = tuple(f"buga{n}" for n in range(1, 4))  # extra prize money (KRW)
+RACE_COLUMNS: dict[str, str] = {
+    "meet": "track_code",
+    "rcDate": "race_date",
+    "rcNo": "race_no",
+    "rcName": "race_name",
+    "rcDist": "distance_m",
+    "rank": "grade",
+    "ageCond": "age_condition",
+    "sexCond": "sex_condition",
+    "prizeCond": "prize_condition",
+    "budam": "weight_rule",
+    **dict.fromkeys(PRIZE_FIELDS, "prize_money_krw"),
+    **dict.fromkeys(BONUS_FIELDS, "bonus_money_krw"),
+    "track": "track_condition",  # "건조 (2%)": condition and moisture
+    "weather": "weather",
+    "dusu": "field_size",
+}
+RACE_KEPT = ("rcDay", "startTimeChg", "stTimeChgReason")  # race-level fields kept in the race's details
+RUNNER_COLUMNS: dict[str, str] = {
+    "chulNo": "entry_no",
+    "hrNo": "participant_id",
+    "hrName": "participant_name",
+    "jkNo": "jockey_id",
+    "jkName": "jockey_name",
+    "trNo": "trainer_id",
+    "trName": "trainer_name",
+    "owNo": "owner_id",
+    "owName": "owner_name",
+    "age": "age",
+    "sex": "sex",
+    "wgBudam": "carried_weight_kg",
+    "wgHr": "body_weight_kg",  # "511(+2)": weight and its change
+    "rating": "rating",
+}
+# Sectional fields -> (point, what): the same points for every track (schemas.records.Sectional). Seoul publishes
+# times at the points (se*AccTime), Busan times and positions (bu*AccTime, bu*Ord), Jeju times (je*Time, read as
+# the time at the point like Seoul's); sj*Ord are the positions of every track.
+POINT_FIELDS: dict[str, tuple[str, str]] = {
+    **{f"sj{p}Ord": (point, "position") for p, point in (("S1f", "S1F"), ("G3f", "G3F"), ("G1f", "G1F"))},
+    **{f"sj_{n}cOrd": (f"C{n}", "position") for n in range(1, 5)},
+    **{f"se{p}AccTime": (point, "elapsed_s") for p, point in (("S1f", "S1F"), ("G3f", "G3F"), ("G1f", "G1F"))},
+    **{f"se_{n}cAccTime": (f"C{n}", "elapsed_s") for n in range(1, 5)},
+    "buS1fAccTime": ("S1F", "elapsed_s"),
+    "buS1fOrd": ("S1F", "position"),
+    **{f"buG{n}fAccTime": (f"G{n}F", "elapsed_s") for n in (8, 6, 4, 3, 2, 1)},
+    **{f"buG{n}fOrd": (f"G{n}F", "position") for n in (8, 6, 4, 3, 2, 1)},
+    **{f"je{p}Time": (point, "elapsed_s") for p, point in (("S1f", "S1F"), ("G3f", "G3F"), ("G1f", "G1F"))},
+    **{f"je_{n}cTime": (f"C{n}", "elapsed_s") for n in range(1, 5)},
+}
+POINT_ORDER = ("S1F", "C1", "C2", "C3", "C4", "G8F", "G6F", "G4F", "G3F", "G2F", "G1F")
+# Split fields -> (from, to): Busan's furlong splits ("bu_4_2fTime": from 4 to 2 furlongs before the finish).
+SPLIT_FIELDS: dict[str, tuple[str, str]] = {
+    "buS1fTime": ("start", "S1F"),
+    "bu_10_8fTime": ("G10F", "G8F"),
+    "bu_8_6fTime": ("G8F", "G6F"),
+    "bu_6_4fTime": ("G6F", "G4F"),
+    "bu_4_2fTime": ("G4F", "G2F"),
+    "bu_3fGTime": ("G3F", "finish"),
+    "bu_2fGTime": ("G2F", "finish"),
+    "bu_1fGTime": ("G1F", "finish"),
+}
+RESULT_COLUMNS: dict[str, str] = {
+    **RUNNER_COLUMNS,
+    "ord": "finish_position",  # and status, status_code (91-99)
+    "rcTime": "finish_time_s",
+    "diffUnit": "margin",
+    "winOdds": "win_odds",
+    "plcOdds": "place_odds",
+    "wgJk": "jockey_allowance_kg",
+    "hrTool": "equipment",
+    **dict.fromkeys(POINT_FIELDS, "sectionals"),
+    **dict.fromkeys(SPLIT_FIELDS, "split_times"),
+}
 
 
-def _race_key(row: Row) -> tuple[str, date, int, str]:
-    found = track_of(row.get("meet"))
+def _topic(topic: str, columns: dict[str, str]) -> dict[str, str]:
+    return {name: f"{topic}.{column}" for name, column in columns.items()}
+
+
+_RACE_ID = dict.fromkeys(("meet", "rcDate", "rcNo"), "race_id")
+TYPED: dict[str, dict[str, str]] = {
+    ep.KRA_RACE_PLAN.path: _topic("races", RACE_COLUMNS) | {"schStTime": "races.post_time"},
+    ep.KRA_ENTRY_SHEET.path: _topic("races", RACE_COLUMNS)
+    | {"stTime": "races.post_time"}
+    | _topic("entries", RUNNER_COLUMNS),
+    ep.KRA_SCRATCHES.path: _topic(
+        "entries",
+        _RACE_ID
+        | {"chulNo": "entry_no", "hrNo": "participant_id", "hrName": "participant_name"}
+        | {"cancelReason": "scratch_reason"},
+    ),
+    ep.KRA_FINAL_DIVIDENDS.path: _topic(
+        "odds",
+        _RACE_ID | {"pool": "pool", "odds": "odds"} | dict.fromkeys(("chulNo", "chulNo2", "chulNo3"), "selection"),
+    ),
+    ep.KRA_RACE_RESULT.path: _topic("races", RACE_COLUMNS) | _topic("results", RESULT_COLUMNS),
+    ep.KRA_RACE_RESULT_TOTAL.path: _topic("races", RACE_COLUMNS)
+    | {"schStTime": "races.post_time", "stTime": "races.started_at", "noraceFlag": "races.status"}
+    | _topic("results", RESULT_COLUMNS)
+    | {"finalBit": "results.is_final"},
+}
+"""Per endpoint: published field -> the ``topic.column`` that holds it typed (all other fields: ``details``)."""
+
+
+def _race_key(f: Fields) -> tuple[str, date, int, str]:
+    found = f.read("meet", track_of)
     track = found.code
     if found.race_type != "horse":
-        raise NormalizeError(f"KRA row names a non-horse track {track!r}")
-    day = ymd(row.get("rcDate"))
-    race_no = integer(row.get("rcNo"))
-    if race_no is None:
-        raise NormalizeError("missing rcNo")
+        raise NormalizeError(f"field 'meet': KRA row names a non-horse track {track!r}")
+    day = f.date("rcDate")
+    race_no = f.required("rcNo")
     return track, day, race_no, race_id("horse", track, race_no, day)
 
 
-def _race(row: Row, ctx: Context, **extra: Any) -> dict[str, Any]:
-    track, day, race_no, rid = _race_key(row)
+def _money(f: Fields, names: tuple[str, ...]) -> list[int | None] | None:
+    """Prize money of places 1..n, in place order; None when the row publishes none of the fields."""
+    if not any(name in f.row for name in names):
+        return None
+    values = [f.integer(name) for name in names]
+    while values and values[-1] is None:
+        values.pop()
+    return values
+
+
+def _race(f: Fields, ctx: Context, **extra: Any) -> dict[str, Any]:
+    track, day, race_no, rid = _race_key(f)
+    condition, moisture = f.read("track", going)
     return {
         "race_id": rid,
         "race_type": "horse",
         "track_code": track,
         "race_date": day,
         "race_no": race_no,
-        "distance_m": integer(row.get("rcDist"), zero_is_null=True),
-        "grade": text(row.get("rank")),
-        "race_name": text(row.get("rcName")),
+        "distance_m": f.integer("rcDist", zero_is_null=True),
+        "grade": f.text("rank"),
+        "race_name": f.text("rcName"),
+        "age_condition": f.text("ageCond"),
+        "sex_condition": f.text("sexCond"),
+        "prize_condition": f.text("prizeCond"),
+        "weight_rule": f.text("budam"),
+        "prize_money_krw": _money(f, PRIZE_FIELDS),
+        "bonus_money_krw": _money(f, BONUS_FIELDS),
+        "weather": f.text("weather"),
+        "track_condition": condition,
+        "track_moisture_pct": moisture,
+        "field_size": f.integer("dusu"),
         "source": "kra",
         "source_fetched_at": ctx.fetched_at,
+        "details": {k: f.row[k] for k in RACE_KEPT if k in f.row},
         **extra,
     }
 
 
-def _runner(row: Row) -> dict[str, Any]:
-    weight, delta = body_weight(row.get("wgHr"))
+def _runner(f: Fields) -> dict[str, Any]:
+    weight, delta = f.read("wgHr", body_weight)
     return {
-        "entry_no": integer(row.get("chulNo")),
-        "participant_id": ident(row.get("hrNo"), 7),
-        "participant_name": text(row.get("hrName")),
-        "jockey_id": ident(row.get("jkNo"), 6),
-        "jockey_name": text(row.get("jkName")),
-        "trainer_id": ident(row.get("trNo"), 6),
-        "trainer_name": text(row.get("trName")),
-        "owner_id": ident(row.get("owNo"), 6),
-        "owner_name": text(row.get("owName")),
-        "age": integer(row.get("age")),
-        "sex": text(row.get("sex")),
-        "carried_weight_kg": number(row.get("wgBudam"), zero_is_null=True),
+        "entry_no": f.integer("chulNo"),
+        "participant_id": f.ident("hrNo", 7),
+        "participant_name": f.text("hrName"),
+        "jockey_id": f.ident("jkNo", 6),
+        "jockey_name": f.text("jkName"),
+        "trainer_id": f.ident("trNo", 6),
+        "trainer_name": f.text("trName"),
+        "owner_id": f.ident("owNo", 6),
+        "owner_name": f.text("owName"),
+        "age": f.integer("age"),
+        "sex": f.text("sex"),
+        "carried_weight_kg": f.number("wgBudam", zero_is_null=True),
         "body_weight_kg": weight,
         "body_weight_delta": delta,
-        "rating": integer(row.get("rating"), zero_is_null=True),  # 0 = unrated in low grades
+        "rating": f.integer("rating", zero_is_null=True),  # 0 = unrated in low grades
     }
+
+
+def _runner_details(row: Row, endpoint: str) -> dict[str, Any]:
+    return kept(row, TYPED[endpoint].keys() | RACE_KEPT)
 
 
 def race_plan(rows: list[Row], ctx: Context) -> Out:
     """API72_2 racePlan_2."""
     races = []
     for row in rows:
-        post = iso_time(row.get("schStTime")) if "T" in str(row.get("schStTime", "")) else None
-        if post is None and row.get("schStTime") is not None:
-            post = kst(ymd(row.get("rcDate")), clock_time(row.get("schStTime")))
-        races.append(_race(row, ctx, post_time=post, field_size=integer(row.get("dusu")), status="scheduled"))
+        f = Fields(row)
+        raw_post = f.text("schStTime")
+        if raw_post is not None and "T" in raw_post:
+            post = f.read("schStTime", iso_time)
+        else:
+            post = kst(f.date("rcDate"), f.read("schStTime", clock_time))
+        race = _race(f, ctx, post_time=post, status="scheduled")
+        race["details"] |= kept(row, TYPED[ep.KRA_RACE_PLAN.path].keys() | RACE_KEPT)
+        races.append(race)
     return {"races": races}
 
 
@@ -97,23 +238,17 @@ def entry_sheet(rows: list[Row], ctx: Context) -> Out:
     races: dict[str, dict[str, Any]] = {}
     entries = []
     for row in rows:
-        race = _race(
-            row,
-            ctx,
-            post_time=kst(ymd(row.get("rcDate")), clock_time(row.get("stTime"))),
-            field_size=integer(row.get("dusu")),
-            status="scheduled",
-        )
+        f = Fields(row)
+        race = _race(f, ctx, post_time=kst(f.date("rcDate"), f.read("stTime", clock_time)), status="scheduled")
         races.setdefault(race["race_id"], race)
-        runner = _runner(row)
         entries.append(
             {
                 "race_id": race["race_id"],
-                **runner,
+                **_runner(f),
                 "status": "declared",
                 "source": "kra",
                 "source_fetched_at": ctx.fetched_at,
-                "details": {k: row[k] for k in ("prd", "ilsu", "budam") if k in row},
+                "details": _runner_details(row, ep.KRA_ENTRY_SHEET.path),
             }
         )
     return {"races": list(races.values()), "entries": entries}
@@ -123,68 +258,113 @@ def scratches(rows: list[Row], ctx: Context) -> Out:
     """API9_1 raceHorseCancelInfo_1: the runners withdrawn from a race."""
     entries = []
     for row in rows:
-        _, _, _, rid = _race_key(row)
+        f = Fields(row)
         entries.append(
             {
-                "race_id": rid,
-                "entry_no": integer(row.get("chulNo")),
-                "participant_id": ident(row.get("hrNo"), 7),
-                "participant_name": text(row.get("hrName")),
+                "race_id": _race_key(f)[3],
+                "entry_no": f.integer("chulNo"),
+                "participant_id": f.ident("hrNo", 7),
+                "participant_name": f.text("hrName"),
                 "status": "scratched",
-                "scratch_reason": text(row.get("cancelReason")),
+                "scratch_reason": f.text("cancelReason"),
                 "source": "kra",
                 "source_fetched_at": ctx.fetched_at,
+                "details": kept(row, TYPED[ep.KRA_SCRATCHES.path]),
             }
         )
     return {"entries": entries}
 
 
-def _result(row: Row, ctx: Context, rid: str, is_final: bool) -> dict[str, Any]:
-    position, status, code = result_status(integer(row.get("ord")))
-    runner = _runner(row)
+def _sectionals(f: Fields) -> list[dict[str, Any]] | None:
+    """The runner at each point (time since the start, position); None when the row has no sectional field."""
+    if not any(name in f.row for name in POINT_FIELDS):
+        return None
+    points: dict[str, dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    for name, (point, what) in POINT_FIELDS.items():
+        if name not in f.row:
+            continue
+        value = f.integer(name, zero_is_null=True) if what == "position" else f.number(name, zero_is_null=True)
+        if value is None:  # 0: not measured (another track's field)
+            continue
+        slot = points.setdefault(point, {"point": point})
+        if what in slot and slot[what] != value:
+            raise NormalizeError(f"fields {origin[(point, what)]!r} and {name!r} disagree ({slot[what]} vs {value})")
+        slot[what] = value
+        origin[(point, what)] = name
+    return [points[p] for p in POINT_ORDER if p in points]
+
+
+def _splits(f: Fields) -> list[dict[str, Any]] | None:
+    if not any(name in f.row for name in SPLIT_FIELDS):
+        return None
+    out = []
+    for name, (start, end) in SPLIT_FIELDS.items():
+        seconds = f.number(name, zero_is_null=True) if name in f.row else None
+        if seconds is not None:
+            out.append({"start": start, "end": end, "seconds": seconds})
+    return out
+
+
+def _result(f: Fields, ctx: Context, rid: str, endpoint: str, is_final: bool) -> dict[str, Any]:
+    position, status, code = result_status(f.integer("ord"))
+    allowance = f.number("wgJk")
     return {
         "race_id": rid,
-        "entry_no": runner["entry_no"],
+        **_runner(f),
         "finish_position": position,
         "status": status,
         "status_code": code,
-        "finish_time_s": race_seconds(row.get("rcTime")) if position else None,
-        "margin": text(row.get("diffUnit")),
-        "participant_id": runner["participant_id"],
-        "participant_name": runner["participant_name"],
-        "jockey_id": runner["jockey_id"],
-        "jockey_name": runner["jockey_name"],
-        "win_odds": number(row.get("winOdds"), zero_is_null=True),
-        "place_odds": number(row.get("plcOdds"), zero_is_null=True),
+        "finish_time_s": f.read("rcTime", race_seconds) if position else None,
+        "margin": f.text("diffUnit"),
+        "win_odds": f.number("winOdds", zero_is_null=True),
+        "place_odds": f.number("plcOdds", zero_is_null=True),
+        "jockey_allowance_kg": allowance,
+        "equipment": f.text("hrTool"),
+        "sectionals": _sectionals(f),
+        "split_times": _splits(f),
         "is_final": is_final,
         "source": "kra",
         "source_fetched_at": ctx.fetched_at,
-        "details": {k: row[k] for k in ("track", "weather", "wgJk", "wgHr", "hrTool", "ordBigo") if text(row.get(k))},
+        "details": _runner_details(f.row, endpoint),
     }
 
 
+def _results_and_races(rows: list[Row], ctx: Context, endpoint: str) -> Out:
+    races: dict[str, dict[str, Any]] = {}
+    results = []
+    statuses: dict[str, set[str]] = {}
+    for row in rows:
+        f = Fields(row)
+        final = f.integer("finalBit") == 1
+        if endpoint == ep.KRA_RACE_RESULT_TOTAL.path:
+            cancelled = f.integer("noraceFlag") == 1
+            extra = {
+                "post_time": f.read("schStTime", iso_time),
+                "started_at": f.read("stTime", iso_time),
+                "status": "cancelled" if cancelled else ("official" if final else "finished"),
+            }
+        else:
+            extra = {"status": "finished"}
+        race = _race(f, ctx, **extra)
+        races.setdefault(race["race_id"], race)
+        result = _result(f, ctx, race["race_id"], endpoint, is_final=final)
+        statuses.setdefault(race["race_id"], set()).add(result["status"])
+        results.append(result)
+    for rid, seen in statuses.items():
+        if seen == {"cancelled"}:  # every runner carries ord 99: the race was called off
+            races[rid]["status"] = "cancelled"
+    return {"races": list(races.values()), "results": results}
+
+
 def race_result(rows: list[Row], ctx: Context) -> Out:
-    """API214_1 RaceDetailResult_1: per-runner results (finality is not flagged here; API299 carries it)."""
-    return {"results": [_result(row, ctx, _race_key(row)[3], is_final=False) for row in rows]}
+    """API214_1 RaceDetailResult_1: per-runner results and the race (finality is not flagged here; API299 has it)."""
+    return _results_and_races(rows, ctx, ep.KRA_RACE_RESULT.path)
 
 
 def race_result_total(rows: list[Row], ctx: Context) -> Out:
     """API299 Race_Result_total: results with ``finalBit``, and the races' scheduled and actual post times."""
-    races: dict[str, dict[str, Any]] = {}
-    results = []
-    for row in rows:
-        final = integer(row.get("finalBit")) == 1
-        cancelled = integer(row.get("noraceFlag")) == 1
-        race = _race(
-            row,
-            ctx,
-            post_time=iso_time(row.get("schStTime")),
-            started_at=iso_time(row.get("stTime")),
-            status="cancelled" if cancelled else ("official" if final else "finished"),
-        )
-        races.setdefault(race["race_id"], race)
-        results.append(_result(row, ctx, race["race_id"], is_final=final))
-    return {"races": list(races.values()), "results": results}
+    return _results_and_races(rows, ctx, ep.KRA_RACE_RESULT_TOTAL.path)
 
 
 def closing_time(day: date) -> datetime:
@@ -193,6 +373,14 @@ def closing_time(day: date) -> datetime:
     Deterministic, so the same final dividends collected twice (live run, backfill, replay) are one row.
     """
     return kst_moment(day, time(23, 59, 59))
+
+
+def _field(name: str, parse: Any, value: Any) -> Any:
+    """``parse(value)``, its error naming the field (the odds hot path, without a :class:`Fields` per row)."""
+    try:
+        return parse(value)
+    except NormalizeError as exc:
+        raise NormalizeError(f"field {name!r}: {exc}") from None
 
 
 def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
@@ -211,37 +399,52 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
                 continue
             pool = POOL_CODES.get(name or "")
             if pool is None:
-                raise NormalizeError(f"unknown pool {name!r}")
+                raise NormalizeError(f"field 'pool': unknown pool {name!r}")
         race_key = (row.get("meet"), row.get("rcDate"), row.get("rcNo"))
         race = races.get(race_key)
         if race is None:
-            found = track_of(race_key[0])
-            track, race_type = found.code, found.race_type
-            day = ymd(race_key[1])
-            race_no = integer(race_key[2])
+            found = _field("meet", track_of, race_key[0])
+            day = _field("rcDate", ymd, race_key[1])
+            race_no = _field("rcNo", integer, race_key[2])
             if race_no is None:
-                raise NormalizeError("missing rcNo")
+                raise NormalizeError("field 'rcNo': missing")
             race = (
-                race_id(race_type, track, race_no, day),
+                race_id(found.race_type, found.code, race_no, day),
                 closing_time(day) if is_final else ctx.fetched_at,
                 found.source,
             )
             races[race_key] = race
-        numbers = [integer(row.get("chulNo")) or 0, integer(row.get("chulNo2")) or 0, integer(row.get("chulNo3")) or 0]
+        try:
+            numbers = [integer(row.get(n)) or 0 for n in ("chulNo", "chulNo2", "chulNo3")]
+            odds = number(row.get("odds"))
+            pool_total = integer(row.get("poolTotal"))
+            rank = integer(row.get("rank")) if "rank" in row else None
+        except NormalizeError as exc:
+            raise NormalizeError(f"field {_failing(row)!r}: {exc}") from None
         out.append(
             {
                 "race_id": race[0],
                 "time": race[1],
                 "pool": pool,
                 "selection": selection(pool, numbers),
-                "odds": number(row.get("odds")),
+                "odds": odds,
                 "is_final": is_final,
-                "pool_total": integer(row.get("poolTotal")),
-                "popularity_rank": integer(row.get("rank")) if "rank" in row else None,
+                "pool_total": pool_total,
+                "popularity_rank": rank,
                 "source": race[2],
             }
         )
     return {"odds": out}
+
+
+def _failing(row: Row) -> str:
+    """The first numeric field of an odds row that does not read (to name it in the error)."""
+    for name, parse in (("chulNo", integer), ("chulNo2", integer), ("chulNo3", integer), ("odds", number)):
+        try:
+            parse(row.get(name))
+        except NormalizeError:
+            return name
+    return "poolTotal" if "rank" not in row else "poolTotal/rank"
 
 
 def final_dividends(rows: list[Row], ctx: Context) -> Out:

@@ -16,20 +16,20 @@ from typing import Any
 from processors.errors import NormalizeError
 from processors.normalize.common import (
     Context,
+    Fields,
     Row,
     circled_entry,
     clock_time,
     combos,
     day_from_key,
     integer,
+    kept,
     kst,
-    number,
     selection,
-    text,
     track_code,
-    ymd,
 )
 from processors.normalize.kra import closing_time
+from schemas import endpoints as ep
 from schemas.race_ids import race_id
 
 Out = dict[str, list[dict[str, Any]]]
@@ -51,10 +51,57 @@ BOAT_POOLS = {
 }
 
 
+ROUND_FIELDS = ("stnd_yr", "week_tcnt", "day_tcnt")  # typed into the race's details as numbers
+
+
+TYPED: dict[str, dict[str, str]] = {
+    ep.CYCLE_ENTRIES.path: dict.fromkeys(ROUND_FIELDS, "races.details")
+    | {
+        "race_ymd": "races.race_date",
+        "meet_nm": "races.track_code",
+        "race_no": "races.race_no",
+        "dptre_tm": "races.post_time",
+        "race_len": "races.distance_m",
+        "racer_grd_cd": "races.grade",
+        "back_no": "entries.entry_no",
+        "racer_nm": "entries.participant_name",
+        "racer_age": "entries.age",
+        "racer_grd_cur_cd": "entries.grade",
+    },
+    ep.BOAT_ENTRIES.path: dict.fromkeys(ROUND_FIELDS, "races.details")
+    | {
+        "race_no": "races.race_no",
+        "dptre_tm": "races.post_time",
+        "rmk2_rank": "races.grade",
+        "race_reg_no": "entries.entry_no",
+        "racer_nm": "entries.participant_name",
+        "racer_age": "entries.age",
+        "sex_cd": "entries.sex",
+        "racer_grd_cd": "entries.grade",
+        "wght": "entries.body_weight_kg",
+    },
+}
+RESULT_TYPED = dict.fromkeys(ROUND_FIELDS, "races.details") | {
+    "race_no": "races.race_no",
+    **{f"rank{n}": "results.participant_name" for n in (1, 2, 3)},
+}
+TYPED[ep.CYCLE_RESULT.path] = (
+    RESULT_TYPED
+    | {"race_ymd": "races.race_date", "meet_nm": "races.track_code"}
+    | {field: "odds.odds" for field in ("pool1_val", "pool2_val", "pool4_val", "pool5_val", "pool6_val", "pool7_val")}
+)
+TYPED[ep.BOAT_RESULT.path] = RESULT_TYPED | {
+    field: "odds.odds" for field in ("pool1_val", "pool2_val", "pool3_val", "pool4_val", "pool5_val", "pool6_val")
+}
+"""Per endpoint: published field -> the ``topic.column`` that holds it typed; every other field of an entry row is
+kept in the entry's ``details``, of a result row in the race's."""
+
+
 def _round(row: Row) -> dict[str, int]:
+    f = Fields(row)
     out = {}
-    for name in ("stnd_yr", "week_tcnt", "day_tcnt"):
-        value = integer(row.get(name))
+    for name in ROUND_FIELDS:
+        value = f.integer(name)
         if value is not None:
             out[name] = value
     return out
@@ -69,7 +116,7 @@ def _boat_day(row: Row, ctx: Context) -> date:
     if day is None:
         raise NormalizeError(f"boat row without a date and key {ctx.key[:40]!r} names none")
     key_day_no = integer(ctx.params.get("day_tcnt"))
-    row_day_no = integer(row.get("day_tcnt"))
+    row_day_no = Fields(row).integer("day_tcnt")
     if key_day_no is None and row_day_no is not None:
         # A call for the whole round (the daily schedule poll): the key names some day of the round's week, which
         # need not be a boat race day. Day n of a round is the n-th race day of its week: Wednesday, Thursday.
@@ -81,10 +128,7 @@ def _boat_day(row: Row, ctx: Context) -> date:
 
 
 def _race_no(row: Row) -> int:
-    value = integer(row.get("race_no"))
-    if value is None:
-        raise NormalizeError("missing race_no")
-    return value
+    return Fields(row).required("race_no")
 
 
 def _with_field_sizes(races: dict[str, dict[str, Any]], entries: list[dict[str, Any]]) -> Out:
@@ -98,9 +142,11 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_CRA_RACE_ORGAN: riders and the race list (``race_ymd`` "2026.01.02", ``dptre_tm`` 12"55)."""
     races: dict[str, dict[str, Any]] = {}
     entries = []
+    typed = TYPED[ep.CYCLE_ENTRIES.path]
     for row in rows:
-        track = track_code(row.get("meet_nm"))
-        day = ymd(row.get("race_ymd"))
+        f = Fields(row)
+        track = f.read("meet_nm", track_code)
+        day = f.date("race_ymd")
         no = _race_no(row)
         rid = race_id("cycle", track, no, day)
         races.setdefault(
@@ -111,9 +157,9 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
                 "track_code": track,
                 "race_date": day,
                 "race_no": no,
-                "post_time": kst(day, clock_time(row.get("dptre_tm"))),
-                "distance_m": integer(row.get("race_len")),
-                "grade": text(row.get("racer_grd_cd")),
+                "post_time": kst(day, f.read("dptre_tm", clock_time)),
+                "distance_m": f.integer("race_len"),
+                "grade": f.text("racer_grd_cd"),
                 "status": "scheduled",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
@@ -123,14 +169,14 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
         entries.append(
             {
                 "race_id": rid,
-                "entry_no": integer(row.get("back_no")),
-                "participant_name": text(row.get("racer_nm")),
-                "age": integer(row.get("racer_age")),
-                "grade": text(row.get("racer_grd_cur_cd")),
+                "entry_no": f.integer("back_no"),
+                "participant_name": f.text("racer_nm"),
+                "age": f.integer("racer_age"),
+                "grade": f.text("racer_grd_cur_cd"),
                 "status": "declared",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
-                "details": {k: text(row[k]) for k in ("gear_rate", "win_rate", "tot_tms_avg_scr") if text(row.get(k))},
+                "details": kept(row, typed),
             }
         )
     return _with_field_sizes(races, entries)
@@ -140,7 +186,9 @@ def boat_entries(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_VWEB_MBR_RACE_INFO: boats by lane (``race_reg_no``) and the race list; no date field."""
     races: dict[str, dict[str, Any]] = {}
     entries = []
+    typed = TYPED[ep.BOAT_ENTRIES.path]
     for row in rows:
+        f = Fields(row)
         day = _boat_day(row, ctx)
         no = _race_no(row)
         rid = race_id("boat", "misari", no, day)
@@ -152,8 +200,8 @@ def boat_entries(rows: list[Row], ctx: Context) -> Out:
                 "track_code": "misari",
                 "race_date": day,
                 "race_no": no,
-                "post_time": kst(day, clock_time(row.get("dptre_tm"))),
-                "grade": text(row.get("rmk2_rank")),
+                "post_time": kst(day, f.read("dptre_tm", clock_time)),
+                "grade": f.text("rmk2_rank"),
                 "status": "scheduled",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
@@ -163,30 +211,28 @@ def boat_entries(rows: list[Row], ctx: Context) -> Out:
         entries.append(
             {
                 "race_id": rid,
-                "entry_no": integer(row.get("race_reg_no")),
-                "participant_name": text(row.get("racer_nm")),
-                "age": integer(row.get("racer_age")),
-                "sex": text(row.get("sex_cd")),
-                "grade": text(row.get("racer_grd_cd")),
-                "body_weight_kg": integer(row.get("wght")),
+                "entry_no": f.integer("race_reg_no"),
+                "participant_name": f.text("racer_nm"),
+                "age": f.integer("racer_age"),
+                "sex": f.text("sex_cd"),
+                "grade": f.text("racer_grd_cd"),
+                "body_weight_kg": f.integer("wght"),
                 "status": "declared",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
-                "details": {
-                    k: text(row[k]) for k in ("motor_no", "boat_no", "st_mthd_cd", "fl_tcnt") if text(row.get(k))
-                },
+                "details": kept(row, typed),
             }
         )
     return _with_field_sizes(races, entries)
 
 
 def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[str, str]) -> Out:
+    f = Fields(row)
     results = []
     for position in (1, 2, 3):
-        ranked = row.get(f"rank{position}")
-        if text(ranked) is None:
+        if f.text(f"rank{position}") is None:
             continue
-        entry_no, name = circled_entry(ranked)
+        entry_no, name = f.read(f"rank{position}", circled_entry)
         results.append(
             {
                 "race_id": rid,
@@ -201,7 +247,7 @@ def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[s
         )
     odds = []
     for field, pool in pools.items():
-        for numbers, value in combos(row.get(field)):
+        for numbers, value in f.read(field, combos):
             odds.append(
                 {
                     "race_id": rid,
@@ -217,7 +263,12 @@ def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[s
 
 
 def _official(
-    rows: list[Row], ctx: Context, race_type: str, pools: dict[str, str], locate: Callable[[Row], tuple[str, date]]
+    rows: list[Row],
+    ctx: Context,
+    race_type: str,
+    pools: dict[str, str],
+    locate: Callable[[Row], tuple[str, date]],
+    typed: dict[str, str],
 ) -> Out:
     """Top three, winning dividends and the race marked official, for each result row."""
     out: Out = {"results": [], "odds": [], "races": []}
@@ -238,7 +289,7 @@ def _official(
                 "status": "official",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
-                "details": _round(row),
+                "details": _round(row) | kept(row, typed),
             }
         )
     return out
@@ -248,19 +299,23 @@ def cycle_result(rows: list[Row], ctx: Context) -> Out:
     """SRVC_TODZ_CRA_RACE_RESULT: top three ("②이길섭") and the winning dividends ("(2-7-5)3.4")."""
 
     def locate(row: Row) -> tuple[str, date]:
-        year = integer(row.get("stnd_yr")) or integer(ctx.params.get("stnd_yr"))
-        return track_code(row.get("meet_nm")), ymd(row.get("race_ymd"), year=year)
+        f = Fields(row)
+        year = f.integer("stnd_yr") or integer(ctx.params.get("stnd_yr"))
+        return f.read("meet_nm", track_code), f.date("race_ymd", year=year)
 
-    return _official(rows, ctx, "cycle", CYCLE_POOLS, locate)
+    return _official(rows, ctx, "cycle", CYCLE_POOLS, locate, TYPED[ep.CYCLE_RESULT.path])
 
 
 def boat_result(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_MBR_RACE_RESULT: top three ("①류해광") and dividends ("①-②-⑥3.4"); no date field."""
-    return _official(rows, ctx, "boat", BOAT_POOLS, lambda row: ("misari", _boat_day(row, ctx)))
+    return _official(
+        rows, ctx, "boat", BOAT_POOLS, lambda row: ("misari", _boat_day(row, ctx)), TYPED[ep.BOAT_RESULT.path]
+    )
 
 
 def no_records(rows: list[Row], ctx: Context) -> Out:
     """PAYOFF and RANK: validated as readable, kept raw; nothing to store (see the module docstring)."""
     for row in rows:
-        number(row.get("pool1_val")) if "pool1_val" in row else integer(row.get("race_rank"))
+        f = Fields(row)
+        f.number("pool1_val") if "pool1_val" in row else f.integer("race_rank")
     return {}

@@ -4,7 +4,9 @@ Quirks reproduced: ``meet`` is a name and differs by API ("부경" in API214_1, 
 ``hrNo``/``jkNo`` keep leading zeros as strings while ``owNo`` is an int; ``rating`` is ``"-"`` when unrated;
 ``stTime`` is ``"출발 :10:45"``; ``wgHr`` is ``"511(+2)"``; API299 times are ISO with ``+09:00``; ``ord`` carries
 status codes 91 (disqualified), 92 (did not finish), 95 (scratched), 99 (race cancelled); API160_1 names pools in
-Korean and some rows carry numbers as strings.
+Korean and some rows carry numbers as strings. Every field of the reference's field tables is rendered
+(:mod:`schemas.fields`); sectional times go in the fields of the race's track (``se*`` Seoul, ``bu*`` Busan, ``je*``
+Jeju) and the other tracks' fields are 0, as in the real API214_1 sample.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def _kst(moment: datetime) -> datetime:
     return moment.astimezone(KST)
 
 
+PRIZES = (16500000, 6600000, 4200000, 1500000, 1200000)
+
+
 def _race_fields(race: Race) -> Row:
     return {
         "rcDate": int(f"{race.day:%Y%m%d}"),
@@ -43,6 +48,24 @@ def _race_fields(race: Race) -> Row:
         "rcDist": race.distance_m,
         "rank": race.grade,
         "rcName": race.name,
+    }
+
+
+def _conditions(race: Race) -> Row:
+    """Race conditions and prize money, as the entry sheet and the result APIs repeat them on every row."""
+    return {
+        "ageCond": "연령오픈",
+        "prizeCond": "R0~0",
+        "budam": "별정A",
+        **{f"chaksun{n}": prize for n, prize in enumerate(PRIZES, start=1)},
+    }
+
+
+def _going(race: Race) -> Row:
+    moisture = 2 + race.race_no % 17
+    return {
+        "track": f"{'건조' if moisture < 6 else '양호' if moisture < 12 else '포화'} ({moisture}%)",
+        "weather": ["맑음", "흐림", "비"][race.day.toordinal() % 3],
     }
 
 
@@ -70,8 +93,7 @@ def race_plan_rows(races: tuple[Race, ...]) -> list[Row]:
         {
             "meet": MEET_NAMES[r.track],
             **_race_fields(r),
-            "ageCond": "연령오픈",
-            "budam": "별정A",
+            **_conditions(r),
             "schStTime": _kst(r.post_time).isoformat(),
             "dusu": len(r.runners),
         }
@@ -89,16 +111,105 @@ def entry_sheet_rows(races: tuple[Race, ...]) -> list[Row]:
                     "meet": MEET_NAMES[race.track],
                     **_race_fields(race),
                     **_runner_fields(r),
+                    **_conditions(race),
+                    "sexCond": "성별오픈",
                     "dusu": len(race.runners),
                     "stTime": f"출발 :{_kst(race.post_time):%H:%M}",
                     "prd": "한국",
                     "ilsu": 14 + r.entry_no,
-                    "chaksun1": 16500000,
-                    "chaksun2": 6600000,
-                    "chaksun3": 4200000,
+                    "hrNameEn": f"HORSE {r.participant_id}",
+                    "jkNameEn": f"JOCKEY {r.jockey_id}",
+                    "trNameEn": f"TRAINER {r.trainer_id}",
+                    "owNameEn": f"OWNER {r.owner_id}",
+                    **_career(r),
                 }
             )
     return rows
+
+
+def _career(r: Runner) -> Row:
+    """The card's career counters (a snapshot of today, as the real API gives them)."""
+    starts = 3 + r.entry_no * 2
+    wins, seconds, thirds = starts // 6, starts // 5, starts // 4
+    return {
+        "rcCntT": starts,
+        "ord1CntT": wins,
+        "ord2CntT": seconds,
+        "ord3CntT": thirds,
+        "rcCntY": starts // 2,
+        "ord1CntY": wins // 2,
+        "ord2CntY": seconds // 2,
+        "ord3CntY": thirds // 2,
+        "chaksunT": wins * 16500000 + seconds * 6600000,
+        "chaksunY": wins // 2 * 16500000,
+        "chaksun_6m": wins // 4 * 16500000,
+    }
+
+
+ZERO_SECTIONALS: Row = {
+    **dict.fromkeys(("sjS1fOrd", "sj_1cOrd", "sj_2cOrd", "sj_3cOrd", "sj_4cOrd", "sjG3fOrd", "sjG1fOrd"), 0),
+    **dict.fromkeys(("seS1fAccTime", "se_1cAccTime", "se_2cAccTime", "se_3cAccTime", "se_4cAccTime"), 0),
+    **dict.fromkeys(("seG3fAccTime", "seG1fAccTime", "buS1fAccTime", "buS1fOrd", "buS1fTime"), 0),
+    **{f"buG{n}f{what}": 0 for n in (8, 6, 4, 3, 2, 1) for what in ("AccTime", "Ord")},
+    **dict.fromkeys(("bu_10_8fTime", "bu_8_6fTime", "bu_6_4fTime", "bu_4_2fTime", "bu_3fGTime"), 0),
+    **dict.fromkeys(("bu_2fGTime", "bu_1fGTime"), 0),
+    **dict.fromkeys(("jeS1fTime", "je_1cTime", "je_2cTime", "je_3cTime", "je_4cTime", "jeG3fTime", "jeG1fTime"), 0),
+}
+
+
+def _sectionals(race: Race) -> dict[int, Row]:
+    """Per finisher: the sectional fields of the race's track (times at points, positions), the others 0.
+
+    A runner's time at a point is its finish time scaled by the distance covered, with a pace that differs by
+    runner (front-runners faster early); positions at a point follow those times.
+    """
+    finishers = [n for n in race.finish_order if n in race.finish_times]
+    pace = {n: 1.0 + ((n * 37) % 11 - 5) / 400 for n in finishers}
+    metres = race.distance_m
+
+    def at(n: int, distance: float) -> float:
+        share = distance / metres
+        return round(race.finish_times[n] * share * (pace[n] if share < 1 else 1.0), 1)
+
+    points = {  # point -> metres from the start
+        "S1F": 200,
+        "C1": metres * 0.25,
+        "C2": metres * 0.45,
+        "C3": metres * 0.6,
+        "C4": metres * 0.75,
+        **{f"G{k}F": metres - 200 * k for k in (8, 6, 4, 3, 2, 1) if metres - 200 * k > 200},
+    }
+    times = {p: {n: at(n, d) for n in finishers} for p, d in points.items()}
+    places = {
+        p: {n: i for i, n in enumerate(sorted(finishers, key=lambda n: (t[n], n)), start=1)} for p, t in times.items()
+    }
+    out = {}
+    for n in finishers:
+        row = dict(ZERO_SECTIONALS)
+        if race.track == "seoul":
+            row |= {"seS1fAccTime": times["S1F"][n], "seG3fAccTime": times.get("G3F", {}).get(n, 0)}
+            row |= {f"se_{c}cAccTime": times[f"C{c}"][n] for c in range(1, 5)}
+            row["seG1fAccTime"] = times["G1F"][n]
+        elif race.track == "jeju":
+            row |= {"jeS1fTime": times["S1F"][n], "jeG3fTime": times.get("G3F", {}).get(n, 0)}
+            row |= {f"je_{c}cTime": times[f"C{c}"][n] for c in range(1, 5)}
+            row["jeG1fTime"] = times["G1F"][n]
+        else:
+            row |= {"buS1fAccTime": times["S1F"][n], "buS1fOrd": places["S1F"][n], "buS1fTime": times["S1F"][n]}
+            for k in (8, 6, 4, 3, 2, 1):
+                if f"G{k}F" in times:
+                    row |= {f"buG{k}fAccTime": times[f"G{k}F"][n], f"buG{k}fOrd": places[f"G{k}F"][n]}
+            finish = race.finish_times[n]
+            for k in (3, 2, 1):
+                if f"G{k}F" in times:
+                    row[f"bu_{k}fGTime"] = round(finish - times[f"G{k}F"][n], 1)
+        if race.track != "busan":
+            row |= {"sjS1fOrd": places["S1F"][n], "sjG1fOrd": places["G1F"][n]}
+            row |= {f"sj_{c}cOrd": places[f"C{c}"][n] for c in range(1, 5)}
+            if "G3F" in places:
+                row["sjG3fOrd"] = places["G3F"][n]
+        out[n] = row
+    return out
 
 
 def scratch_rows(races: list[Race]) -> list[Row]:
@@ -152,29 +263,32 @@ def race_result_rows(races: list[Race]) -> list[Row]:
     """API214_1 RaceDetailResult_1: one row per runner, in finishing order."""
     out = []
     for race in races:
+        sectionals = _sectionals(race)
         for r, position, row in _result_rows(race):
-            margin = "-" if position in (1,) or position > 90 else MARGINS[(r.entry_no * 7 + position) % len(MARGINS)]
-            out.append(
-                {
-                    "meet": RESULT_MEET_NAMES[race.track],
-                    **_race_fields(race),
-                    **row,
-                    "ordBigo": "-",
-                    "diffUnit": margin,
-                    "birthday": 20200303 + r.entry_no,
-                    "name": "한국",
-                    "wgJk": 0,
-                    "wgBudamBigo": "-",
-                    "budam": "별정A",
-                    "track": "건조 (2%)",
-                    "weather": "맑음",
-                    "hrTool": "망사,혀끈-",
-                    "buS1fOrd": 0,
-                    "seS1fAccTime": 0,
-                    "jeS1fTime": 0,
-                }
-            )
+            out.append({"meet": RESULT_MEET_NAMES[race.track], **_result_fields(race, r, position, row, sectionals)})
     return out
+
+
+def _result_fields(race: Race, r: Runner, position: int, row: Row, sectionals: dict[int, Row]) -> Row:
+    """The fields API214_1 and API299 share (the glossary of the reference)."""
+    margin = "-" if position in (1,) or position > 90 else MARGINS[(r.entry_no * 7 + position) % len(MARGINS)]
+    return {
+        **_race_fields(race),
+        **_conditions(race),
+        **{f"buga{n}": 0 for n in (1, 2, 3)},
+        **_going(race),
+        **row,
+        "ordBigo": "-",
+        "diffUnit": margin,
+        "birthday": 20200303 + r.entry_no,
+        "name": "한국",
+        "wgJk": -2 if r.entry_no % 9 == 0 else 0,
+        "wgBudamBigo": "-",
+        "hrTool": "망사,혀끈-",
+        "ilsu": 14 + r.entry_no,
+        "rankRise": 0,
+        **sectionals.get(r.entry_no, ZERO_SECTIONALS),
+    }
 
 
 def race_result_total_rows(races: list[Race], now: datetime) -> list[Row]:
@@ -182,19 +296,25 @@ def race_result_total_rows(races: list[Race], now: datetime) -> list[Row]:
     out = []
     for race in races:
         post = _kst(race.post_time).isoformat()
-        for _r, _position, row in _result_rows(race):
+        sectionals = _sectionals(race)
+        for r, position, row in _result_rows(race):
             out.append(
                 {
                     "meet": MEET_NAMES[race.track],
-                    **_race_fields(race),
-                    **row,
+                    **_result_fields(race, r, position, row, sectionals),
                     "schStTime": post,
                     "stTime": post,
                     "startTimeChg": "-",
                     "stTimeChgReason": "-",
                     "finalBit": int(race.result_final(now)),
                     "noraceFlag": int(race.cancelled),
-                    "track": "건조 (2%)",
+                    "hrOrd1CntT": _career(r)["ord1CntT"],
+                    "jkOrd1CntY": 20 + int(r.jockey_id) % 40,
+                    "trRcCntT": 300 + int(r.trainer_id) % 500,
+                    "jkAge": 20 + int(r.jockey_id) % 25,
+                    "jkCareer": 1 + int(r.jockey_id) % 20,
+                    "trCareer": 1 + int(r.trainer_id) % 30,
+                    "prdName": "한국",
                 }
             )
     return out

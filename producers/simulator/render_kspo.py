@@ -30,12 +30,24 @@ def _round_fields(race: Race, year: int, round_no: int, day_no: int) -> Row:
     return {"stnd_yr": str(year), "week_tcnt": round_no, "day_tcnt": day_no, "race_no": f"{race.race_no:02d}"}
 
 
+def _recent(r: Race, n: int) -> Row:
+    """A rider's last three meetings (track, first day "MMDD", the ranks of its days "선발 4-5")."""
+    rows: Row = {}
+    for k in (1, 2, 3):
+        rows[f"bf{k}_meet_nm"] = ["광명", "창원", "부산"][(n + k) % 3]
+        rows[f"bf{k}_day1_ymd"] = f"{(r.day.month - k - 1) % 12 + 1:02d}{10 + k:02d}"
+        for d in (1, 2, 3):
+            rows[f"bf{k}_day{d}_rank"] = f"{r.grade} {1 + (n + k + d) % 7}-{1 + (n * d) % 7}"
+    return rows
+
+
 def cycle_entry_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
-    """SRVC_OD_API_CRA_RACE_ORGAN: one row per rider."""
-    rows = []
+    """SRVC_OD_API_CRA_RACE_ORGAN: one row per rider, every field of the reference's list (47)."""
+    rows: list[Row] = []
     for race in races:
         post = race.post_time.astimezone(KST)
         for r in race.runners:
+            wins = int(r.strength * 20)
             rows.append(
                 {
                     **_round_fields(race, year, round_no, day_no),
@@ -55,6 +67,21 @@ def cycle_entry_rows(races: list[Race], year: int, round_no: int, day_no: int) -
                     "rec_200m_scr": '11"45',
                     "tot_tms_avg_scr": f"{70 + r.strength * 10:.3f}",
                     "round_cnt": "5",
+                    "period_no": str(r.age - 19),
+                    "racer_grd_bef_cd": r.grade,
+                    "high_rate": str(min(100, wins * 2)),
+                    "high_3_rate": str(min(100, wins * 3)),
+                    "pre_win_cnt": str(wins // 4),
+                    "pas_win_cnt": str(wins // 5),
+                    "brk_win_cnt": str(wins // 6),
+                    "mrk_win_cnt": str(wins // 7),
+                    "area_tms3_avg_scr": f"{68 + r.strength * 10:.3f}",
+                    "color_nm": ["흰색", "검정", "빨강", "파랑", "노랑", "초록", "분홍"][(r.entry_no - 1) % 7],
+                    "trng_plc_nm": TRACKS[race.track].name_ko,
+                    **_recent(race, r.entry_no),
+                    "run_day_tcnt": str(30 + r.entry_no),
+                    "win_tot_tcnt": str(wins),
+                    "row_num": len(rows) + 1,
                 }
             )
     return rows
@@ -71,7 +98,7 @@ def _ranks(race: Race) -> Row:
 
 def cycle_result_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
     """SRVC_TODZ_CRA_RACE_RESULT: top three and the winning dividends, ``(2-7-5)3.4`` style."""
-    rows = []
+    rows: list[Row] = []
     for race in races:
         if race.cancelled:
             continue
@@ -79,6 +106,7 @@ def cycle_result_rows(races: list[Race], year: int, round_no: int, day_no: int) 
             **_round_fields(race, year, round_no, day_no),
             "race_ymd": f"{race.day:%m%d}",
             "meet_nm": TRACKS[race.track].name_ko,
+            "row_num": len(rows) + 1,
             **_ranks(race),
         }
         for field, pool in CYCLE_POOLS.items():
@@ -100,11 +128,12 @@ def cycle_payoff_rows(races: list[Race], year: int, round_no: int, day_no: int) 
     The real rows carry no track name; the simulator adds ``meet_nm`` so rows of a multi-track day can be told
     apart (the real samples come from single-track days).
     """
-    return [
+    rows = [
         _payoff_row(race, year, round_no, day_no) | {"meet_nm": TRACKS[race.track].name_ko}
         for race in races
         if not race.cancelled
     ]
+    return [row | {"row_num": n} for n, row in enumerate(rows, start=1)]
 
 
 def _payoff_row(race: Race, year: int, round_no: int, day_no: int) -> Row:
@@ -119,12 +148,12 @@ def _payoff_row(race: Race, year: int, round_no: int, day_no: int) -> Row:
 
 def rank_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
     """SRVC_CRA_RACE_RANK / SRVC_MRA_RACE_RANK: full finishing order (``stnd_year/tms/day_ord`` naming)."""
-    rows = []
+    rows: list[Row] = []
     for race in races:
         ids = {r.entry_no: r for r in race.runners}
         for position, no in enumerate(race.finish_order, start=1):
             r = ids[no]
-            row = {
+            row: Row = {
                 "stnd_year": str(year),
                 "tms": f"{round_no:02d}",
                 "day_ord": str(day_no),
@@ -136,14 +165,14 @@ def rank_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[
             if race.race_type == "boat":
                 row |= {"racer_no": f"{r.participant_id[2:4]}-{r.participant_id[-3:]}", "mbr_nm": "미사리"}
             else:
-                row |= {"racer_no": r.participant_id, "meet_nm": TRACKS[race.track].name_ko}
+                row |= {"racer_no": r.participant_id, "meet_nm": TRACKS[race.track].name_ko, "row_num": len(rows) + 1}
             rows.append(row)
     return rows
 
 
 def boat_entry_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
     """SRVC_OD_API_VWEB_MBR_RACE_INFO: one row per boat; ``race_reg_no`` is the lane; no date field."""
-    rows = []
+    rows: list[Row] = []
     for race in races:
         post = race.post_time.astimezone(KST)
         for r in race.runners:
@@ -166,6 +195,12 @@ def boat_entry_rows(races: list[Race], year: int, round_no: int, day_no: int) ->
                     "boat_no": f"{(r.owner_id % 120):03d}",
                     "mot_high_rank_ratio": f"{r.strength * 30:.1f}",
                     "fl_tcnt": "F0L0",
+                    **{
+                        f"mm_6_{n}_race_high_rank_ratio": f"{(r.strength * 10 * n) % 100:.1f}/{n + 3}"
+                        for n in range(1, 7)
+                    },
+                    "tms_8_rank_ord_no": f"{r.entry_no}{(r.entry_no + 2) % 6 + 1}{r.entry_no % 6 + 1}3 3222",
+                    "mot_bf_racer_1_no": f"{r.jockey_name}/{r.owner_id % 900 + 100}",
                 }
             )
     return rows
@@ -173,11 +208,16 @@ def boat_entry_rows(races: list[Race], year: int, round_no: int, day_no: int) ->
 
 def boat_result_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
     """SRVC_OD_API_MBR_RACE_RESULT: top three and dividends with circled lanes (``①-②-⑥3.4``)."""
-    rows = []
+    rows: list[Row] = []
     for race in races:
         if race.cancelled:
             continue
-        row = {**_round_fields(race, year, round_no, day_no), "day_tcnt": str(day_no), **_ranks(race)}
+        row = {
+            **_round_fields(race, year, round_no, day_no),
+            "day_tcnt": str(day_no),
+            "row_num": len(rows) + 1,
+            **_ranks(race),
+        }
         for field, pool in BOAT_POOLS.items():
             selection, odds = _winning_odds(race, pool)
             row[field] = "-".join(_circled(n) for n in selection) + str(odds)
@@ -190,4 +230,5 @@ def boat_result_rows(races: list[Race], year: int, round_no: int, day_no: int) -
 
 def boat_payoff_rows(races: list[Race], year: int, round_no: int, day_no: int) -> list[Row]:
     """SRVC_OD_API_MBR_PAYOFF: the winning dividends of one race as plain numbers."""
-    return [_payoff_row(race, year, round_no, day_no) for race in races if not race.cancelled]
+    rows = [_payoff_row(race, year, round_no, day_no) for race in races if not race.cancelled]
+    return [row | {"row_num": n} for n, row in enumerate(rows, start=1)]

@@ -295,9 +295,11 @@ class World:
         ]
         speed = {"horse": 16.2, "cycle": 15.0, "boat": 13.5}[info.race_type]
         base = distance / speed
-        times = {}
-        for pos, entry in enumerate(order):
-            times[entry] = round(base + pos * rng.uniform(0.1, 0.6) + rng.uniform(-0.5, 0.5), 1)
+        # Finish times grow with the position (a later finisher is never faster): the winner's time plus gaps.
+        times, elapsed = {}, base + rng.uniform(-0.5, 0.5)
+        for entry in order:
+            times[entry] = round(elapsed, 1)
+            elapsed += rng.choice([0.0, 0.1, 0.1, 0.2, 0.3, 0.5, 0.8])
         grade = {
             "horse": rng.choice(["국6등급", "국5등급", "국4등급", "국3등급", "혼4등급"]),
             "cycle": rng.choice(["선발", "우수", "특선"]),

@@ -25,52 +25,7 @@ def body(rows: list[dict]) -> bytes:
     return envelope.json_body(rows, 1, 1000, len(rows))
 
 
-# ---- the real samples -------------------------------------------------------------------------------------------
-EXPECTED_214 = [  # entry, position, time, margin, win, place, horse id, jockey id
-    (10, 1, 75.4, None, 3.0, 1.2, "0051228", "080565"),
-    (2, 2, 75.6, "½", 1.7, 1.1, "0051728", "080484"),
-    (11, 3, 76.8, "7", 12.9, 2.2, "0051060", "080403"),
-    (6, 4, 76.9, "½", 10.6, 2.0, "0054760", "080593"),
-    (4, 5, 77.0, "½", 19.7, 2.5, "0051796", "080516"),
-    (7, 6, 77.2, "1½", 55.3, 8.4, "0051617", "080532"),
-    (1, 7, 77.4, "1", 66.4, 15.1, "0051304", "080610"),
-    (5, 8, 77.5, "½", 40.4, 7.1, "0051519", "080551"),
-    (8, 9, 77.6, "¾", 74.2, 19.1, "0051902", "080483"),
-    (9, 10, 78.2, "4", 98.4, 19.6, "0050889", "080431"),
-]
-
-
-@pytest.mark.parametrize("name", ["kra_api214_response.json", "kra_api214_response.xml"])
-def test_real_api214_sample_field_by_field(name):
-    out = normalize((SAMPLES / name).read_bytes(), ctx(ep.KRA_RACE_RESULT.path))
-    assert (out.races, out.entries, out.odds) == ([], [], [])
-    got = [
-        (
-            r.entry_no,
-            r.finish_position,
-            r.finish_time_s,
-            r.margin,
-            r.win_odds,
-            r.place_odds,
-            r.participant_id,
-            r.jockey_id,
-        )
-        for r in out.results
-    ]
-    assert got == EXPECTED_214
-    first = out.results[0]
-    assert first.race_id == "horse-busan-1-20250523"  # "부경" is busan
-    assert (first.participant_name, first.jockey_name, first.status, first.status_code) == (
-        "올라운드원",
-        "정도윤",
-        "finished",
-        None,
-    )
-    assert (first.source, first.is_final, first.source_fetched_at) == ("kra", False, FETCHED)
-    assert first.details["track"] == "건조 (2%)" and first.details["wgHr"] == "511(+2)"
-    assert str(out.results[6].details["wgJk"]) == "-2"
-
-
+# ---- the real samples (field by field: test_real_payloads) ------------------------------------------------------
 @pytest.mark.parametrize("name", ["kra_api12_response.json", "kra_api8_2_response.json"])
 def test_other_real_samples_are_read_but_not_one_of_our_endpoints(name):
     rows = c.items((SAMPLES / name).read_bytes())
@@ -267,7 +222,7 @@ def test_records_serialize_with_schema_version_and_column_names():
     race = WORLD.races("seoul", SATURDAY)[0]
     out = normalize(body(render_kra.final_dividend_rows(race)[:1]), ctx(ep.KRA_FINAL_DIVIDENDS.path))
     doc = orjson.loads(out.odds[0].model_dump_json())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert set(doc) == {
         "schema_version",
         "race_id",

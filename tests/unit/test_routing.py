@@ -55,8 +55,8 @@ async def test_a_batch_is_routed_to_records_and_dead_letters():
     batch = [message(10, SAMPLE_214), message(11, b"<not json"), message(12, SAMPLE_214, bad_headers)]
     result = await handler.handle(batch)
 
-    assert (result.records, result.dead_letters) == (10, 2)
-    assert result.records_by_name == {"races": 0, "entries": 0, "odds": 0, "results": 10}
+    assert (result.records, result.dead_letters) == (11, 2)  # the race, once, and its 10 runners
+    assert result.records_by_name == {"races": 1, "entries": 0, "odds": 0, "results": 10}
     assert result.dead_by_stage == {"decode": 2}
     results = broker.records("racelab.results")
     assert len(results) == 10
@@ -78,6 +78,7 @@ async def test_a_batch_is_routed_to_records_and_dead_letters():
     assert first["endpoint"] == ep.KRA_RACE_RESULT.path.encode()  # original headers travel along
     assert registry.get_sample_value("racelab_raw_messages_consumed_total", {"kind": "results"}) == 3
     assert registry.get_sample_value("racelab_records_normalized_total", {"kind": "results"}) == 10
+    assert registry.get_sample_value("racelab_records_normalized_total", {"kind": "races"}) == 1
     assert registry.get_sample_value("racelab_dlq_records_total", {"kind": "results", "stage": "decode"}) == 2
 
 

@@ -32,6 +32,8 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "sinks" / "migrations"
         ("1", "seoul"),  # KRA meet codes where a response echoes the request code
         ("2", "jeju"),
         ("3", "busan"),
+        ("영천", "yeongcheon"),
+        ("4", "yeongcheon"),
     ],
 )
 def test_every_spelling_names_its_track(spelling, code):
@@ -49,13 +51,14 @@ def test_track_table_facts():
         ("seoul", "horse", "kra", 1, None),
         ("busan", "horse", "kra", 3, None),
         ("jeju", "horse", "kra", 2, None),
+        ("yeongcheon", "horse", "kra", 4, None),  # KRA meet 4 in the newer datasets
         ("gwangmyeong", "cycle", "kspo", None, "광명"),
         ("changwon", "cycle", "kspo", None, "창원"),
         ("busan_cycle", "cycle", "kspo", None, "부산"),
         ("misari", "boat", "kspo", None, None),
     ]
     assert tracks.CODES_BY_RACE_TYPE == {
-        "horse": ("seoul", "busan", "jeju"),
+        "horse": ("seoul", "busan", "jeju", "yeongcheon"),
         "cycle": ("gwangmyeong", "changwon", "busan_cycle"),
         "boat": ("misari",),
     }

@@ -105,3 +105,16 @@ def test_fault_rules_parse_and_fire_deterministically():
     picks = [injector.pick("API214_1/RaceDetailResult_1")[1] for _ in range(4)]
     assert [p is not None for p in picks] == [True, True, False, False]
     assert injector.pick("API26_2/entrySheet_2") == (0.0, None)
+
+
+def test_finish_times_never_decrease_with_the_position():
+    """A later finisher is never faster (the rule `racelab audit` checks on stored data; the simulator obeys it)."""
+    world = World(seed=7)
+    checked = 0
+    for track in ("seoul", "busan", "jeju", "gwangmyeong", "misari"):
+        for day in world.race_days(track, date(2026, 11, 30), date(2026, 12, 6)):
+            for race in world.races(track, day):
+                times = [race.finish_times[n] for n in race.finish_order]
+                assert times == sorted(times), race.race_id
+                checked += 1
+    assert checked > 50

@@ -19,7 +19,7 @@ from schemas.records import OddsBoard, OddsPrice, ResultRecord
 from sinks.batches import BatchWriter
 from sinks.errors import RowEncodingError
 from sinks.rows import Row, rounds, rows_of_message, rows_of_record
-from sinks.tables import COLUMNS
+from sinks.tables import COLUMNS, JSON_COLUMNS
 from sinks.writer import placeholder_arrays
 
 T0 = datetime(2024, 12, 14, 5, 0, tzinfo=UTC)
@@ -32,8 +32,12 @@ def test_columns_are_the_record_fields():
     assert COLUMNS["results"] == (
         "race_id", "entry_no", "finish_position", "status", "status_code", "finish_time_s", "margin",
         "participant_id", "participant_name", "jockey_id", "jockey_name", "win_odds", "place_odds", "is_final",
-        "source", "source_fetched_at", "details",
+        "source", "source_fetched_at", "details", "trainer_id", "trainer_name", "owner_id", "owner_name", "age", "sex",
+        "rating", "carried_weight_kg", "jockey_allowance_kg", "body_weight_kg", "body_weight_delta", "equipment",
+        "sectionals", "split_times",
     )  # fmt: skip
+    assert JSON_COLUMNS["results"] == {"details", "sectionals", "split_times"}
+    assert JSON_COLUMNS["races"] == JSON_COLUMNS["entries"] == {"details"} and not JSON_COLUMNS["odds_snapshots"]
     assert COLUMNS["races"][:5] == ("race_id", "race_type", "track_code", "race_date", "race_no")
     assert "schema_version" not in COLUMNS["entries"] and COLUMNS["entries"][-1] == "details"
 
