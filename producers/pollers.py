@@ -26,7 +26,7 @@ from producers.collector import Collector
 from producers.state import ProducerStore, RaceRef
 from runtime.settings import ProducerSettings
 from schemas.timezones import kst_date, kst_moment
-from schemas.tracks import CODES_BY_RACE_TYPE
+from schemas.tracks import CODES_BY_RACE_TYPE, POLLED_BY_RACE_TYPE
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,7 +65,9 @@ class RaceDayPoller:
     def tracks(self, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None) -> list[str]:
         types = race_types or self.settings.race_types
         wanted = tracks or self.settings.tracks
-        return [t for rt in types for t in CODES_BY_RACE_TYPE[rt] if not wanted or t in wanted]
+        if wanted:  # named tracks, polled by default or not
+            return [t for rt in types for t in CODES_BY_RACE_TYPE[rt] if t in wanted]
+        return [t for rt in types for t in POLLED_BY_RACE_TYPE[rt]]
 
     async def collect_calls(self, calls: Sequence[Call]) -> Outcome:
         outcome = Outcome()

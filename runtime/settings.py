@@ -136,7 +136,9 @@ class ProducerSettings(_Group):
     """What ``racelab run producers`` polls and on which clock."""
 
     race_types: tuple[RaceType, ...] = RACE_TYPES
-    tracks: tuple[str, ...] = Field(default=(), description="empty = every track of the race types")
+    tracks: tuple[str, ...] = Field(
+        default=(), description="empty = every polled track of the race types (named: any known track, 영천 too)"
+    )
     schedule_time_kst: time = Field(default=time(6, 0), description="daily schedule poll (Asia/Seoul)")
     tick_s: float = Field(default=1.0, gt=0, description="real seconds between scheduler passes")
     clock: Literal["auto", "system", "simulator"] = Field(

@@ -30,6 +30,7 @@ class Track:
     kra_meet: int | None = None  # KRA ``meet`` request code (horse tracks)
     kspo_meet: str | None = None  # KSPO ``meet_nm`` request value (cycle tracks; boat has one track and no meet)
     weekdays: tuple[int, ...] = ()  # usual race days, Monday = 0
+    polled: bool = True  # collected by default; a track that is not is collected only when named (RACELAB_TRACKS)
 
     @property
     def source(self) -> Source:
@@ -45,7 +46,7 @@ TRACKS: tuple[Track, ...] = (
     Track("seoul", "서울", "horse", kra_meet=1, weekdays=(5, 6)),
     Track("busan", "부산경남", "horse", aliases=("부경", "영남", "부산경남경마공원"), kra_meet=3, weekdays=(4, 6)),
     Track("jeju", "제주", "horse", kra_meet=2, weekdays=(4, 5)),
-    Track("yeongcheon", "영천", "horse", kra_meet=4),  # newer datasets only; no race days known yet
+    Track("yeongcheon", "영천", "horse", kra_meet=4, polled=False),  # newer datasets only; no race days known yet
     Track("gwangmyeong", "광명", "cycle", kspo_meet="광명", weekdays=(4, 5, 6)),
     Track("changwon", "창원", "cycle", kspo_meet="창원", weekdays=(4, 5, 6)),
     Track("busan_cycle", "부산", "cycle", kspo_meet="부산", weekdays=(4, 5, 6)),
@@ -55,6 +56,9 @@ BY_CODE: dict[str, Track] = {t.code: t for t in TRACKS}
 BY_SPELLING: dict[str, Track] = {spelling: t for t in TRACKS for spelling in t.spellings()}
 CODES_BY_RACE_TYPE: dict[str, tuple[str, ...]] = {
     race_type: tuple(t.code for t in TRACKS if t.race_type == race_type) for race_type in RACE_TYPES
+}
+POLLED_BY_RACE_TYPE: dict[str, tuple[str, ...]] = {
+    race_type: tuple(t.code for t in TRACKS if t.race_type == race_type and t.polled) for race_type in RACE_TYPES
 }
 
 

@@ -31,7 +31,7 @@ from schemas import endpoints as ep
 from schemas import tracks
 
 log = logging.getLogger(__name__)
-KRA_MEETS = {"1": "seoul", "2": "jeju", "3": "busan"}
+KRA_MEETS = {str(t.kra_meet): t.code for t in tracks.TRACKS if t.kra_meet is not None}
 CYCLE_TRACK_BY_NAME = {t.kspo_meet: t.code for t in tracks.TRACKS if t.race_type == "cycle" and t.kspo_meet}
 DEFAULT_ROWS = 10
 

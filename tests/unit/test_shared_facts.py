@@ -62,6 +62,7 @@ def test_track_table_facts():
         "cycle": ("gwangmyeong", "changwon", "busan_cycle"),
         "boat": ("misari",),
     }
+    assert tracks.POLLED_BY_RACE_TYPE["horse"] == ("seoul", "busan", "jeju")  # 영천 only when named
     assert tracks.race_type_of("misari") == "boat"
     with pytest.raises(KeyError, match="unknown track code 'jamsil'"):
         tracks.track("jamsil")
