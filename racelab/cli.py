@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar, get_args
 
 from pydantic import ValidationError
 
+from racelab.audit_cli import add_audit_parser
 from racelab.query_cli import add_query_parser
 from runtime.logs import setup_logging
 from runtime.settings import Settings, load_settings
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contracts(sub)
     _add_demo_and_run(sub)
     add_query_parser(sub)
+    add_audit_parser(sub)
     return parser
 
 

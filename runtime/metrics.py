@@ -188,6 +188,15 @@ class SinkMetrics:
             "racelab_sink_last_commit_timestamp_seconds", "Unix time of the last committed batch", registry=registry
         )
         self.dead_letters = dead_letter_counter(registry)
+        self.audit_violations = Gauge(
+            "racelab_audit_violations",
+            "Stored races breaking a data-quality rule (racelab audit) in the audited days, per rule",
+            ["rule"],
+            registry=registry,
+        )
+        self.audit_last_run = Gauge(
+            "racelab_audit_last_run_timestamp_seconds", "Unix time of the last completed audit", registry=registry
+        )
         _zero(self.rows_written, TABLES)
         _zero(self.rows_rejected, TABLES)
         _zero(self.db_errors, ("bad_data", "unavailable"))

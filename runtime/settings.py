@@ -169,6 +169,10 @@ class SinkSettings(_Group):
         default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
     )
     retry_max_delay_s: float = Field(default=10.0, gt=0, description="longest wait between retries in an outage")
+    audit_interval_s: float = Field(
+        default=600.0, ge=0, description="how often the data-quality rules run (racelab_audit_violations); 0 = never"
+    )
+    audit_days: int = Field(default=7, ge=1, description="the audit covers the races of this many days up to today")
     consumer_group: str = Field(
         default="sink",
         pattern=r"^[A-Za-z0-9._-]+$",

@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any, cast
 
+import asyncpg
 import faust
 
+from runtime.db import connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
 from runtime.settings import Settings
 from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
 from schemas.dlq import dlq_headers
+from schemas.errors import DatabaseError
+from schemas.timezones import kst_today
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
+from sinks.audit import RULE_NAMES, audit, counts
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,8 @@ class SinkApp:
             *names, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions
         )
         self.app.agent(topic, name="timescale-sink", concurrency=1)(self._agent)
+        if s.audit_interval_s > 0:
+            self.app.timer(s.audit_interval_s)(self.run_audit)
         attach_ops(self.app, settings, "sink", names, database=True)
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -108,6 +117,25 @@ class SinkApp:
             for topic, *_ in dead:
                 self.metrics.dead_letters.labels(topic.rsplit(".", 2)[1], "sink").inc()
             log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
+
+    async def run_audit(self, today: date | None = None) -> None:
+        """The data-quality rules over the last ``sink.audit_days`` days, into ``racelab_audit_violations``."""
+        end = today or kst_today()
+        start = end - timedelta(days=self.settings.sink.audit_days - 1)
+        try:
+            conn = await connect(self.settings.database)
+            try:
+                found = counts(await audit(conn, start, end))
+            finally:
+                await conn.close()
+        except (DatabaseError, OSError, asyncpg.PostgresError) as exc:  # /readyz reports the database; retry later
+            log.warning("sink: audit skipped: %s", exc)
+            return
+        for rule in RULE_NAMES:
+            self.metrics.audit_violations.labels(rule).set(found[rule])
+        self.metrics.audit_last_run.set(time.time())
+        if any(found.values()):
+            log.warning("sink: audit of %s..%s: %s", start, end, {k: v for k, v in found.items() if v})
 
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
         if not self._started:

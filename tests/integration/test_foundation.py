@@ -158,6 +158,7 @@ async def test_tracks_are_seeded(settings: Settings, db_schema: str):
         "jeju": "horse",
         "misari": "boat",
         "seoul": "horse",
+        "yeongcheon": "horse",
     }
 
 

@@ -397,8 +397,9 @@ def test_cli_normalize_and_schema_export(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     lines = [orjson.loads(line) for line in done.stdout.splitlines()]
-    assert len(lines) == 10 and {line["topic"] for line in lines} == {"racelab.results"}
-    assert lines[0]["record"]["race_id"] == "horse-busan-1-20250523"
+    assert [line["topic"] for line in lines] == ["racelab.races"] + ["racelab.results"] * 10  # the race, once
+    assert {line["record"]["race_id"] for line in lines} == {"horse-busan-1-20250523"}
+    assert lines[0]["record"]["track_moisture_pct"] == 2
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"<html>502</html>")
     done = subprocess.run(
@@ -420,3 +421,7 @@ def test_cli_normalize_and_schema_export(tmp_path):
     price = odds_schema["$defs"]["OddsPrice"]
     assert set(price["properties"]) >= {"pool", "selection", "odds"}
     assert price["properties"]["pool"]["enum"] == ["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
+    results_schema = orjson.loads((tmp_path / "s" / "racelab.results.schema.json").read_bytes())
+    assert results_schema["properties"]["schema_version"]["enum"] == [1, 2]  # version 2; version 1 still reads
+    assert {"trainer_id", "body_weight_delta", "sectionals", "split_times"} <= set(results_schema["properties"])
+    assert set(results_schema["$defs"]["Sectional"]["properties"]) == {"point", "elapsed_s", "position"}
