@@ -240,7 +240,7 @@ async def _one(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
     from sinks import queries as q
 
     start, end = _optional_day(args.from_), _optional_day(args.to)
-    find = q.horse_win_rate if args.what == "horse" else q.jockey_stats
+    find = {"horse": q.horse_win_rate, "jockey": q.jockey_stats, "racer": q.racer_stats}[args.what]
     found = await find(conn, args.id, start, end)
     if found is None:
         raise q.QueryError(f"no starts found for {args.what} {args.id}")
@@ -325,8 +325,12 @@ def add_query_parser(subparsers: Any) -> None:
     stats.add_argument("--to", required=True, help="last day YYYY-MM-DD")
     stats.add_argument("--min-starts", type=_count, default=1, help="leave out those with fewer starts")
     stats.add_argument("--limit", type=_count, default=20, help="how many (default 20)")
-    for what, text in (("horse", "a horse's (or rider's) starts and win rate"), ("jockey", "a jockey's record")):
+    for what, text, ident in (
+        ("horse", "a horse's (or rider's) starts and win rate", "participant id"),
+        ("jockey", "a jockey's record", "jockey id"),
+        ("racer", "a cycle or boat racer's starts, wins, places and win rate", "KSPO racer id"),
+    ):
         one = command(what, text, _one)
-        one.add_argument("id", help="participant id" if what == "horse" else "jockey id")
+        one.add_argument("id", help=ident)
         one.add_argument("--from", dest="from_", help="first day YYYY-MM-DD")
         one.add_argument("--to", help="last day YYYY-MM-DD")

@@ -3,7 +3,8 @@
 Every message on ``racelab.races|entries|results`` is the JSON of one record model, keyed by race id, with
 ``schema_version``. A message on ``racelab.odds`` is an :class:`OddsBoard`: every price of one race at one time (one
 snapshot), because odds arrive as whole boards and a per-price message costs more than the price itself; each price
-plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`).
+plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`). ``racelab.results`` also
+carries the KSPO finishers by racer (:class:`RankRecord`), which the sink joins to the cards.
 
 Versions: 1 was the first. 2 adds fields only (the race's conditions, prizes, weather and going; a result's
 trainer, owner, weights, rating, equipment, sectional times and positions): a version 1 message still reads as
@@ -17,7 +18,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[2] = 2
 SchemaVersion = Literal[1, 2]
@@ -86,6 +87,8 @@ class EntryRecord(_Record):
     source: Source
     source_fetched_at: AwareDatetime
     details: dict[str, Any] = Field(default_factory=dict)
+    gear_ratio: float | None = Field(default=None, gt=0)
+    recent_ranks: list[str] | None = None
 
 
 class OddsRecord(_Record):
@@ -247,10 +250,41 @@ class ResultRecord(_Record):
     split_times: list[SplitTime] | None = None
 
 
-Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord
+class RankRecord(_Record):
+    """A KSPO finisher by racer (the RANK APIs, table ``race_ranks``): a racer id and name with a finishing position,
+    without the entry number. The sink joins it to the race's card by name, in the database, whichever arrives
+    first: the joined runner gets its result row (and the entry its racer id); a racer missing from the card is a
+    dead letter."""
+
+    racer_id: str = Field(min_length=1)
+    racer_name: str = Field(min_length=1)
+    finish_position: int = Field(gt=0, lt=100)
+    source: Source
+    source_fetched_at: AwareDatetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord | RankRecord
 MODEL_OF_TOPIC: dict[str, type[_Record]] = {
     "races": RaceRecord,
     "entries": EntryRecord,
     "odds": OddsBoard,
     "results": ResultRecord,
 }
+"""The main model of each normalized topic."""
+MODELS_OF_TOPIC: dict[str, tuple[type[_Record], ...]] = {**{t: (m,) for t, m in MODEL_OF_TOPIC.items()}}
+MODELS_OF_TOPIC["results"] = (ResultRecord, RankRecord)
+MESSAGE_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "races": TypeAdapter(RaceRecord),
+    "entries": TypeAdapter(EntryRecord),
+    "odds": TypeAdapter(OddsBoard),
+    "results": TypeAdapter(ResultRecord | RankRecord),
+}
+"""Reads a message of a topic: ``racelab.results`` carries results by entry and KSPO ranks by racer (told apart by
+their fields: a rank has ``racer_id`` and no ``entry_no``)."""
+
+
+def read_message(topic: str, value: bytes) -> _Record:
+    """The record of one normalized message, validated (``ValueError`` when it fits no model of its topic)."""
+    record: _Record = MESSAGE_ADAPTERS[topic].validate_json(value)
+    return record

@@ -32,6 +32,8 @@ from schemas.errors import DatabaseError
 from schemas.timezones import kst_today
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.audit import RULE_NAMES, audit, counts
+from sinks.errors import RacerNotOnCard
+from sinks.ranks import UnmatchedRank
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
@@ -112,11 +114,22 @@ class SinkApp:
         # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
         first_error = {id(row.source): (row.source, exc) for row, exc in reversed(rejected)}
         dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
+        unmatched = self.writer.take_unmatched()
+        dead += [self._unmatched_letter(rank) for rank in unmatched]
         if dead:
             await self.output.deliver(dead)
             for topic, *_ in dead:
                 self.metrics.dead_letters.labels(topic.rsplit(".", 2)[1], "sink").inc()
             log.warning("sink: %d record(s) rejected, sent to the DLQ", len(dead))
+        # Marked once delivered: a crash before this leaves the batch unacknowledged, and its redelivery reports the
+        # same ranks again (at least once, never lost).
+        await self.writer.mark_reported(unmatched)
+
+    def _unmatched_letter(self, rank: UnmatchedRank) -> Outgoing:
+        """The dead letter of a rank whose racer is not on its race's card (found by the join, not a message)."""
+        topic = self.topics.normalized("results")
+        headers = dlq_headers([], topic=topic, partition=-1, offset=-1, error=RacerNotOnCard(rank.reason), stage="sink")
+        return self.topics.dlq("results"), rank.race_id.encode(), rank.message(), headers
 
     async def run_audit(self, today: date | None = None) -> None:
         """The data-quality rules over the last ``sink.audit_days`` days, into ``racelab_audit_violations``."""

@@ -3,15 +3,16 @@
 ::
 
     PipelineError (schemas.errors)
-    └── DatabaseError (schemas.errors)
-        └── MigrationError      a migration failed or the recorded history does not match the files
+    ├── DatabaseError (schemas.errors)
+    │   └── MigrationError      a migration failed or the recorded history does not match the files
+    └── RacerNotOnCard          a KSPO rank names a racer the race's card does not have (for the DLQ)
     ValueError
     └── RowEncodingError        a value its column's binary encoding cannot hold (bad data, for the DLQ)
 """
 
 from __future__ import annotations
 
-from schemas.errors import DatabaseError
+from schemas.errors import DatabaseError, PipelineError
 
 
 class MigrationError(DatabaseError):
@@ -24,3 +25,7 @@ class MigrationError(DatabaseError):
 
 class RowEncodingError(ValueError):
     """A value that its column's binary encoding cannot hold (e.g. a number out of a ``smallint``'s range)."""
+
+
+class RacerNotOnCard(PipelineError):
+    """A rank row names a racer that no runner of the race's card has (or that two have): not joined, never guessed."""

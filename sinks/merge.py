@@ -60,7 +60,7 @@ RULES: dict[str, Callable[[str], str]] = {
         f"details = CASE WHEN {NEWER} THEN t.details || excluded.details ELSE excluded.details || t.details END"
     ),
     "source_fetched_at": lambda table: "source_fetched_at = GREATEST(t.source_fetched_at, excluded.source_fetched_at)",
-    "finish_position": _finish_position,
+    "finish_position": lambda table: _finish_position(table) if table == "results" else _newer_fills("finish_position"),
 }
 
 

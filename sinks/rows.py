@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from schemas.records import MODEL_OF_TOPIC, OddsBoard
+from schemas.records import OddsBoard, read_message
 from sinks.tables import COLUMNS, FETCHED_AT_INDEX, JSON_COLUMNS, KEYS, TABLE_OF_MODEL
 
 
@@ -64,7 +64,7 @@ def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:
     Raises ``ValueError`` (pydantic's ``ValidationError``, naming the field and the problem) for a message that is
     not JSON or does not fit its model, and ``KeyError`` for a topic without a table.
     """
-    return rows_of_record(MODEL_OF_TOPIC[topic].model_validate_json(value), source)
+    return rows_of_record(read_message(topic, value), source)
 
 
 def rounds(table: str, rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:

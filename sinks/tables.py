@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from schemas.records import EntryRecord, OddsBoard, OddsRecord, RaceRecord, ResultRecord
+from schemas.records import EntryRecord, OddsBoard, OddsRecord, RaceRecord, RankRecord, ResultRecord
 
 MESSAGE_FIELDS = frozenset({"schema_version"})
 MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
@@ -21,9 +21,9 @@ MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
     "entries": EntryRecord,
     "results": ResultRecord,
     "odds_snapshots": OddsRecord,
+    "race_ranks": RankRecord,
 }
 ORDER = tuple(MODEL_OF_TABLE)  # races first: the others reference them
-TABLE_OF_TOPIC = {"races": "races", "entries": "entries", "results": "results", "odds": "odds_snapshots"}
 TABLE_OF_MODEL: dict[type[BaseModel], str] = {model: table for table, model in MODEL_OF_TABLE.items()}
 TABLE_OF_MODEL[OddsBoard] = "odds_snapshots"
 LEADING: dict[str, tuple[str, ...]] = {"odds_snapshots": ("time",)}
@@ -57,11 +57,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "entries": ("race_id", "entry_no"),
     "results": ("race_id", "entry_no"),
     "odds_snapshots": ("race_id", "pool", "selection", "time"),
+    "race_ranks": ("race_id", "racer_id"),
 }
 RANKED_STATUS = ("races", "entries")  # results: the newer version's status wins (a correction may go either way)
 STATUS_ORDER: dict[str, tuple[str, ...]] = {
     table: get_args(MODEL_OF_TABLE[table].model_fields["status"].annotation) for table in RANKED_STATUS
 }
-VERSIONED = ("races", "entries", "results")  # rows with ``source_fetched_at``: the newer version wins
+VERSIONED = ("races", "entries", "results", "race_ranks")  # rows with ``source_fetched_at``: the newer version wins
 RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items()}
 FETCHED_AT_INDEX = {table: COLUMNS[table].index("source_fetched_at") for table in VERSIONED}

@@ -29,6 +29,7 @@ from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
 from sinks.odds_write import copy_rows, write_odds
+from sinks.ranks import JOIN_SQL, MARK_SQL, UNMATCHED_SQL, UnmatchedRank, joined_races, unmatched_of
 from sinks.rows import Row, rounds, rows_of_message, rows_of_record
 from sinks.tables import ORDER, RACE_ID_INDEX
 
@@ -65,6 +66,7 @@ class TimescaleWriter:
         self.metrics = metrics
         self._pool: asyncpg.Pool | None = None
         self._batches = BatchWriter(self._transaction, metrics)
+        self._unmatched: list[UnmatchedRank] = []
 
     async def start(self) -> None:
         if self._pool is None:
@@ -88,6 +90,20 @@ class TimescaleWriter:
         """Like :meth:`write`, but waits out database outages (backoff, no drop, no skip)."""
         return await self._batches.write_until_done(rows, max_delay_s)
 
+    def take_unmatched(self) -> list[UnmatchedRank]:
+        """The KSPO ranks found unmatched by the committed transactions since the last call (for the DLQ)."""
+        found, self._unmatched = self._unmatched, []
+        return found
+
+    async def mark_reported(self, ranks: Sequence[UnmatchedRank]) -> None:
+        """Record that these ranks' dead letters were delivered (they are not reported again)."""
+        if not ranks:
+            return
+        if self._pool is None:
+            await self.start()
+        assert self._pool is not None  # noqa: S101
+        await self._pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
+
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""
         if self._pool is None:
@@ -99,9 +115,10 @@ class TimescaleWriter:
         referenced = sorted({row.values[RACE_ID_INDEX[row.table]] for row in rows if row.table != "races"})
         placeholders = placeholder_arrays(referenced) if referenced else None
         written: dict[str, int] | None = None
+        unmatched: list[UnmatchedRank] = []
         try:
             async with self._pool.acquire() as conn:
-                written = await self._commit(conn, by_table, placeholders)
+                written = await self._commit(conn, by_table, placeholders, unmatched)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             if written is None:
                 raise
@@ -109,6 +126,7 @@ class TimescaleWriter:
             # meanwhile, and the pool drops it): the rows are durable, the next transaction gets a new connection.
             log.warning("the connection failed after a committed write (%s); the pool replaces it", type(exc).__name__)
         assert written is not None  # noqa: S101 - set before the block ends without an error
+        self._unmatched += unmatched  # found by a committed transaction
         return written
 
     async def _commit(
@@ -116,14 +134,21 @@ class TimescaleWriter:
         conn: asyncpg.pool.PoolConnectionProxy,
         by_table: dict[str, list[tuple[Any, ...]]],
         placeholders: list[list[Any]] | None,
+        unmatched: list[UnmatchedRank],
     ) -> dict[str, int]:
         try:
             async with conn.transaction():
                 if placeholders is not None:
                     await conn.execute(PLACEHOLDERS_SQL, *placeholders)
-                return {
+                written = {
                     table: await self._write_table(conn, table, by_table[table]) for table in ORDER if table in by_table
                 }
+                races = joined_races(by_table, RACE_ID_INDEX)
+                if races:
+                    status = await conn.execute(JOIN_SQL, races)
+                    written["results"] = written.get("results", 0) + int(status.rsplit(" ", 1)[-1])
+                    unmatched += unmatched_of(await conn.fetch(UNMATCHED_SQL, races))
+                return written
         except asyncpg.InterfaceError as exc:
             if conn.is_closed():  # the server ended the connection before or during the call
                 raise DatabaseUnavailable(f"lost the connection during a write ({exc.__class__.__name__})") from exc

@@ -18,7 +18,7 @@ from processors.errors import NormalizeError, ValidationFailed
 from processors.normalize import kra, kspo
 from processors.normalize.common import Context, Row, items
 from schemas import endpoints as ep
-from schemas.records import EntryRecord, OddsRecord, RaceRecord, ResultRecord
+from schemas.records import EntryRecord, OddsRecord, RaceRecord, RankRecord, ResultRecord
 
 Normalizer = Callable[[list[Row], Context], dict[str, list[dict[str, Any]]]]
 NORMALIZERS: dict[str, Normalizer] = {
@@ -31,11 +31,11 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.LIVE_ODDS_PATH: kra.live_odds,
     ep.CYCLE_ENTRIES.path: kspo.cycle_entries,
     ep.CYCLE_RESULT.path: kspo.cycle_result,
-    ep.CYCLE_RANK.path: kspo.no_records,
+    ep.CYCLE_RANK.path: kspo.cycle_rank,
     ep.CYCLE_PAYOFF.path: kspo.no_records,
     ep.BOAT_ENTRIES.path: kspo.boat_entries,
     ep.BOAT_RESULT.path: kspo.boat_result,
-    ep.BOAT_RANK.path: kspo.no_records,
+    ep.BOAT_RANK.path: kspo.boat_rank,
     ep.BOAT_PAYOFF.path: kspo.no_records,
 }
 TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
@@ -44,7 +44,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "races": TypeAdapter(list[RaceRecord]),
     "entries": TypeAdapter(list[EntryRecord]),
     "odds": TypeAdapter(list[OddsRecord]),
-    "results": TypeAdapter(list[ResultRecord]),
+    "results": TypeAdapter(list[ResultRecord | RankRecord]),
 }
 
 
@@ -55,7 +55,7 @@ class Normalized:
     races: list[RaceRecord] = field(default_factory=list)
     entries: list[EntryRecord] = field(default_factory=list)
     odds: list[OddsRecord] = field(default_factory=list)
-    results: list[ResultRecord] = field(default_factory=list)
+    results: list[ResultRecord | RankRecord] = field(default_factory=list)
 
     def by_topic(self) -> dict[str, list[Any]]:
         return {"races": self.races, "entries": self.entries, "odds": self.odds, "results": self.results}

@@ -2,8 +2,9 @@
 
 Final odds of KSPO races come from the result APIs, whose dividend texts name the winning combination
 (``"(2-7-5)3.4"``, ``"①-②-⑥3.4"``). The PAYOFF APIs repeat the same values without saying which runners they
-belong to, and the RANK APIs give the full order by racer id without the entry numbers; both are kept on the raw
-topics and produce no records.
+belong to (and the cycle payoff rows do not name their track): they are kept on the raw topic and produce no
+records. The RANK APIs give every finisher by racer id and name, without the entry number: they become
+:class:`~schemas.records.RankRecord` s, which the sink joins to the cards by name.
 """
 
 from __future__ import annotations
@@ -90,6 +91,21 @@ TYPED[ep.CYCLE_RESULT.path] = (
     | {"race_ymd": "races.race_date", "meet_nm": "races.track_code"}
     | {field: "odds.odds" for field in ("pool1_val", "pool2_val", "pool4_val", "pool5_val", "pool6_val", "pool7_val")}
 )
+RANK_TYPED = {
+    "stnd_year": "races.details",
+    "tms": "races.details",
+    "day_ord": "races.details",
+    "race_day": "races.race_date",
+    "race_no": "races.race_no",
+    "race_rank": "results.finish_position",
+    "racer_no": "results.racer_id",
+    "racer_nm": "results.racer_name",
+}
+TYPED[ep.CYCLE_RANK.path] = RANK_TYPED | {"meet_nm": "races.track_code"}
+TYPED[ep.BOAT_RANK.path] = RANK_TYPED | {"mbr_nm": "races.track_code"}
+TYPED[ep.CYCLE_ENTRIES.path] |= {"gear_rate": "entries.gear_ratio"} | {
+    f"bf{n}_day{d}_rank": "entries.recent_ranks" for n in (1, 2, 3) for d in (1, 2, 3)
+}
 TYPED[ep.BOAT_RESULT.path] = RESULT_TYPED | {
     field: "odds.odds" for field in ("pool1_val", "pool2_val", "pool3_val", "pool4_val", "pool5_val", "pool6_val")
 }
@@ -173,6 +189,8 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
                 "participant_name": f.text("racer_nm"),
                 "age": f.integer("racer_age"),
                 "grade": f.text("racer_grd_cur_cd"),
+                "gear_ratio": f.number("gear_rate", zero_is_null=True),
+                "recent_ranks": _recent_ranks(f),
                 "status": "declared",
                 "source": "kspo",
                 "source_fetched_at": ctx.fetched_at,
@@ -180,6 +198,16 @@ def cycle_entries(rows: list[Row], ctx: Context) -> Out:
             }
         )
     return _with_field_sizes(races, entries)
+
+
+RECENT_RANKS = tuple(f"bf{n}_day{d}_rank" for n in (1, 2, 3) for d in (1, 2, 3))
+
+
+def _recent_ranks(f: Fields) -> list[str] | None:
+    """The card's recent results as published ("선발 4-5"), the last meeting first, its days in order."""
+    if not any(name in f.row for name in RECENT_RANKS):
+        return None
+    return [value for value in (f.text(name) for name in RECENT_RANKS) if value is not None]
 
 
 def boat_entries(rows: list[Row], ctx: Context) -> Out:
@@ -313,9 +341,64 @@ def boat_result(rows: list[Row], ctx: Context) -> Out:
     )
 
 
-def no_records(rows: list[Row], ctx: Context) -> Out:
-    """PAYOFF and RANK: validated as readable, kept raw; nothing to store (see the module docstring)."""
+def _ranks(rows: list[Row], ctx: Context, race_type: str, endpoint: str, track_field: str) -> Out:
+    """Every finisher by racer (``race_rank`` "06", ``racer_no``), dated by ``race_day``; the race of each, with its
+    round (``stnd_year``/``tms``/``day_ord``, stored under the entry sheets' names). The sink joins the racers to the
+    card (:class:`~schemas.records.RankRecord`)."""
+    typed = TYPED[endpoint]
+    races: dict[str, dict[str, Any]] = {}
+    ranks = []
     for row in rows:
         f = Fields(row)
-        f.number("pool1_val") if "pool1_val" in row else f.integer("race_rank")
+        track = f.read(track_field, track_code)
+        day = f.date("race_day")
+        no = _race_no(row)
+        rid = race_id(race_type, track, no, day)
+        round_of = {
+            "stnd_yr": f.required("stnd_year"),
+            "week_tcnt": f.required("tms"),
+            "day_tcnt": f.required("day_ord"),
+        }
+        races.setdefault(
+            rid,
+            {
+                "race_id": rid,
+                "race_type": race_type,
+                "track_code": track,
+                "race_date": day,
+                "race_no": no,
+                "status": "official",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": round_of,
+            },
+        )
+        ranks.append(
+            {
+                "race_id": rid,
+                "racer_id": f.text("racer_no"),
+                "racer_name": f.text("racer_nm"),
+                "finish_position": f.required("race_rank"),
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": kept(row, typed),
+            }
+        )
+    return {"races": list(races.values()), "results": ranks}
+
+
+def cycle_rank(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_CRA_RACE_RANK: every finisher of a cycle race by racer."""
+    return _ranks(rows, ctx, "cycle", ep.CYCLE_RANK.path, "meet_nm")
+
+
+def boat_rank(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_MRA_RACE_RANK: every finisher of a boat race by racer (``racer_no`` "01-044", track ``mbr_nm``)."""
+    return _ranks(rows, ctx, "boat", ep.BOAT_RANK.path, "mbr_nm")
+
+
+def no_records(rows: list[Row], ctx: Context) -> Out:
+    """PAYOFF: validated as readable, kept raw; nothing to store (see the module docstring)."""
+    for row in rows:
+        Fields(row).number("pool1_val")
     return {}

@@ -19,7 +19,7 @@ from sinks.queries.models import (
 )
 from sinks.queries.odds import odds_day_summary, odds_history, odds_history_bucketed, odds_summary, odds_wide
 from sinks.queries.races import entries, race, races_by_date, require_race, results
-from sinks.queries.stats import entry_stats, horse_win_rate, jockey_stats, race_form
+from sinks.queries.stats import entry_stats, horse_win_rate, jockey_stats, race_form, racer_stats
 
 __all__ = [
     "Entry",
@@ -48,6 +48,7 @@ __all__ = [
     "race",
     "race_form",
     "race_window",
+    "racer_stats",
     "races_by_date",
     "require_race",
     "results",

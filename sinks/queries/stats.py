@@ -78,6 +78,22 @@ async def horse_win_rate(
     return await _one(db, "participant", participant_id, start, end)
 
 
+async def racer_stats(
+    db: Executor, racer_id: str, start: date | None = None, end: date | None = None
+) -> ParticipantStats | None:
+    """Starts, wins, places and rates of one cycle or boat racer (KSPO racer id, "20100013" or "01-044"); None when
+    the racer has no start. Racer ids reach the entries from the rank APIs (:mod:`sinks.ranks`)."""
+    column = KEYS["participant"][0]
+    sql = (
+        _stats_sql("participant", start, end)
+        .where("r.race_type = ANY({})", ["cycle", "boat"])
+        .where(f"{column} = {{}}", racer_id)
+        .then(f"GROUP BY {column}")
+    )
+    row = await db.fetchrow(sql.text, *sql.args)
+    return None if row is None else _model(row)
+
+
 async def jockey_stats(
     db: Executor, jockey_id: str, start: date | None = None, end: date | None = None
 ) -> ParticipantStats | None:

@@ -422,6 +422,9 @@ def test_cli_normalize_and_schema_export(tmp_path):
     assert set(price["properties"]) >= {"pool", "selection", "odds"}
     assert price["properties"]["pool"]["enum"] == ["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]
     results_schema = orjson.loads((tmp_path / "s" / "racelab.results.schema.json").read_bytes())
-    assert results_schema["properties"]["schema_version"]["enum"] == [1, 2]  # version 2; version 1 still reads
-    assert {"trainer_id", "body_weight_delta", "sectionals", "split_times"} <= set(results_schema["properties"])
+    assert results_schema["anyOf"] == [{"$ref": "#/$defs/ResultRecord"}, {"$ref": "#/$defs/RankRecord"}]
+    result = results_schema["$defs"]["ResultRecord"]
+    assert result["properties"]["schema_version"]["enum"] == [1, 2]  # version 2; version 1 still reads
+    assert {"trainer_id", "body_weight_delta", "sectionals", "split_times"} <= set(result["properties"])
     assert set(results_schema["$defs"]["Sectional"]["properties"]) == {"point", "elapsed_s", "position"}
+    assert {"racer_id", "racer_name", "finish_position"} <= set(results_schema["$defs"]["RankRecord"]["properties"])

@@ -515,3 +515,54 @@ async def test_records_the_sink_cannot_write_go_to_the_dlq_and_the_rest_lands(se
         assert letter.header("dlq.original.topic") == f"{topics.prefix}.{kind}"
         assert letter.header("dlq.exception.class") == exception_class, letter.header("dlq.exception.message")
         assert letter.header("dlq.original.offset").isdigit()
+
+
+async def test_a_rank_whose_racer_is_not_on_the_card_is_a_dead_letter(settings: Settings, db_schema: str):
+    """Found by the join in the database, not in a message: the dead letter carries the rank as its message."""
+    from producers.simulator import render_kspo
+
+    topics = TopicCatalogue(settings.topics.prefix)
+    await ensure_topics(settings.broker, topics.all_names(), 4)
+    world = World(seed=3)
+    day = date(2024, 12, 14)
+    race = next(r for r in world.races("gwangmyeong", day) if not r.cancelled)
+    year, rnd, day_no = world.round_of("cycle", day)
+    stranger = render_kspo.rank_rows([race], year, rnd, day_no)[0] | {"racer_nm": "홍길동", "racer_no": "19990001"}
+    messages = []
+    for endpoint, rows in (
+        (ep.CYCLE_ENTRIES.path, render_kspo.cycle_entry_rows([race], year, rnd, day_no)),
+        (ep.CYCLE_RANK.path, [stranger]),
+    ):
+        out = normalize(
+            envelope.json_body(rows, 1, 100, len(rows)),
+            Context("kspo", endpoint, {}, datetime(2024, 12, 14, 3, tzinfo=UTC), "k"),
+        )
+        messages += [
+            (t, r.race_id.encode(), r.model_dump_json().encode()) for t, rs in out.by_topic().items() for r in rs
+        ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for kind, key, value in messages:
+            await producer.send(f"{topics.prefix}.{kind}", value=value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    sink = await start_component("sink", sink_env(settings))
+    try:
+        async with asyncio.timeout(60):
+            while not (letters := await dead_letters(settings)):  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # reported once
+        letters = await dead_letters(settings)
+    finally:
+        await stop(sink)
+    (letter,) = letters
+    assert letter.dlq_topic == topics.dlq("results") and letter.key == race.race_id.encode()
+    assert (letter.header("dlq.stage"), letter.header("dlq.exception.class")) == ("sink", "RacerNotOnCard")
+    assert letter.header("dlq.exception.message") == (
+        f"racer 19990001 홍길동 (placed 1) is not on the card of {race.race_id}"
+    )
+    assert letter.header("dlq.original.topic") == f"{topics.prefix}.results"
+    rank = orjson.loads(letter.value)
+    assert (rank["racer_id"], rank["racer_name"], rank["finish_position"]) == ("19990001", "홍길동", 1)

@@ -19,8 +19,9 @@ from schemas.fields import PUBLISHED
 WORLD = World(seed=3)
 SATURDAY, THURSDAY = date(2024, 12, 14), date(2024, 12, 12)
 NOW = datetime(2024, 12, 15, tzinfo=UTC)
-# The rank and payoff APIs produce no records yet (finishers by racer id and the payoff board: #14 item 2).
-PENDING = {ep.CYCLE_RANK.path, ep.BOAT_RANK.path, ep.CYCLE_PAYOFF.path, ep.BOAT_PAYOFF.path}
+# The payoff APIs produce no records yet: their values repeat the result APIs' dividends without the combinations,
+# and the cycle payoff rows do not name their track (#14: the calendar learns their dates).
+PENDING = {ep.CYCLE_PAYOFF.path, ep.BOAT_PAYOFF.path}
 
 
 def _scratched_race():

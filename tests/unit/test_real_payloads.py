@@ -286,14 +286,40 @@ def test_cycle_entry_example_e():
         None,
         "declared",
     )
+    assert (entry.gear_ratio, entry.recent_ranks) == (3.92, ["선발 4-5"])
     assert entry.details == {
-        "gear_rate": "3.92",
         "win_rate": "0",
         "rec_200m_scr": '12"00',
         "tot_tms_avg_scr": "81.744",
         "round_cnt": "5",
-        "bf1_day1_rank": "선발 4-5",
         "bf1_day1_ymd": "1205",
+    }
+
+
+CYCLE_RANK_ROW = {
+    "race_day": "20260613", "meet_nm": "광명", "race_no": "15", "day_ord": "2", "race_rank": "06",
+    "racer_no": "20100013", "row_num": 1, "tms": "24", "racer_nm": "유태복", "stnd_year": "2026",
+}  # fmt: skip
+
+
+def test_cycle_rank_example_e():
+    out = normalize(body([CYCLE_RANK_ROW]), ctx(ep.CYCLE_RANK.path, source="kspo"))
+    (race,) = out.races
+    assert (race.race_id, race.race_date, race.status) == (
+        "cycle-gwangmyeong-15-20260613",
+        date(2026, 6, 13),
+        "official",
+    )
+    assert race.details == {"stnd_yr": 2026, "week_tcnt": 24, "day_tcnt": 2}  # round 24, day 2 of 2026
+    (rank,) = out.results
+    assert rank.model_dump(exclude={"source_fetched_at"}) == {
+        "schema_version": 2,
+        "race_id": "cycle-gwangmyeong-15-20260613",
+        "racer_id": "20100013",
+        "racer_name": "유태복",
+        "finish_position": 6,
+        "source": "kspo",
+        "details": {"row_num": 1},
     }
 
 

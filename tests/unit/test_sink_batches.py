@@ -39,7 +39,14 @@ def test_columns_are_the_record_fields():
     assert JSON_COLUMNS["results"] == {"details", "sectionals", "split_times"}
     assert JSON_COLUMNS["races"] == JSON_COLUMNS["entries"] == {"details"} and not JSON_COLUMNS["odds_snapshots"]
     assert COLUMNS["races"][:5] == ("race_id", "race_type", "track_code", "race_date", "race_no")
-    assert "schema_version" not in COLUMNS["entries"] and COLUMNS["entries"][-1] == "details"
+    assert "schema_version" not in COLUMNS["entries"] and COLUMNS["entries"][-3:] == (
+        "details",
+        "gear_ratio",
+        "recent_ranks",
+    )
+    assert COLUMNS["race_ranks"] == (
+        "race_id", "racer_id", "racer_name", "finish_position", "source", "source_fetched_at", "details",
+    )  # fmt: skip
 
 
 def test_odds_rows_follow_the_column_order():
