@@ -21,9 +21,9 @@ from typing import TextIO
 import orjson
 
 from producers import calls, plans
+from producers.calendar import Calendar, RaceDay
 from producers.client import RawResponse
 from producers.collector import Collector
-from producers.kspo import guess_round
 from producers.state import ProducerStore
 from schemas.topics import KINDS, Kind
 from schemas.tracks import race_type_of
@@ -75,11 +75,11 @@ def _rows(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
     return rows
 
 
-def race_numbers(track: str, day: date, pages: Sequence[RawResponse]) -> list[int]:
-    """Race numbers of one track and day, read from its schedule answer."""
+def race_numbers(track: str, day: date, pages: Sequence[RawResponse], known: RaceDay | None = None) -> list[int]:
+    """Race numbers of one track and day, read from its schedule answer (a boat day: the rows of its day of round)."""
     race_type = race_type_of(track)
     numbers: set[int] = set()
-    day_no = guess_round(race_type, day)[2] if race_type != "horse" else 0
+    day_no = known.day_no if known is not None else 0
     for row in _rows(pages):
         if race_type == "horse":
             value = row.get("rcNo")
@@ -132,19 +132,30 @@ class Backfill:
         self.tracks = list(tracks)
         self.kinds = list(kinds)
 
-    async def _race_numbers(self, track: str, day: date) -> list[int]:
-        call = plans.schedule_calls(track, day)[-1]
+    async def _race_numbers(self, track: str, day: date, known: RaceDay | None) -> list[int]:
+        call = plans.schedule_calls(track, day, Calendar([known] if known is not None else []))[-1]
         pages = await self.collector.client_for(call).run(call)
-        return race_numbers(track, day, pages)
+        return race_numbers(track, day, pages, known)
+
+    async def learning_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
+        """The calls that teach the calendar a KSPO day it does not know, made by the first kind of a day's units
+        (so a resumed job asks no question twice)."""
+        if race_type_of(track) == "horse" or kind != self.kinds[0]:
+            return []
+        return plans.learning_calls(track, day, await self.store.calendar(race_type_of(track)))
 
     async def unit_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
-        """The calls of one unit."""
+        """The calls of one unit (none for a KSPO day without racing)."""
         race_type = race_type_of(track)
+        known = (await self.store.calendar(race_type)).day(track, day) if race_type != "horse" else None
+        if race_type != "horse" and known is None:
+            return []  # the APIs published no racing on this day
+        calendar = Calendar([known] if known is not None else [])
         if kind == "schedules":
-            return plans.schedule_calls(track, day)
+            return plans.schedule_calls(track, day, calendar)
         if kind == "entries":
-            return plans.entry_calls(track, day, [])
-        year, round_no, day_no = guess_round(race_type, day) if race_type != "horse" else (day.year, 0, 0)
+            return plans.entry_calls(track, day, [], calendar)
+        year, round_no, day_no = (known.year, known.round_no, known.day_no) if known else (day.year, 0, 0)
         if race_type == "horse" and kind == "results":
             return [calls.kra_race_result(track, day), calls.kra_race_result_total(track, day)]
         if race_type == "boat" and kind == "results":
@@ -154,7 +165,7 @@ class Backfill:
             ]
         if race_type == "cycle" and kind == "odds":
             return [calls.cycle_payoff(year, round_no, day_no, track, day)]
-        numbers = await self._race_numbers(track, day)
+        numbers = await self._race_numbers(track, day, known)
         if race_type == "horse":
             return [calls.kra_final_dividends(track, day, n) for n in numbers]
         if race_type == "boat":
@@ -187,8 +198,10 @@ class Backfill:
                 summary.units_skipped += 1
                 progress.advance(summary.messages, summary.failures)
                 continue
-            unit_calls = await self.unit_calls(day, track, kind)
-            results = await asyncio.gather(*(self.collector.collect(c) for c in unit_calls))
+            learning = await self.learning_calls(day, track, kind)
+            results = list(await asyncio.gather(*(self.collector.collect(c) for c in learning)))
+            unit_calls = [*learning, *await self.unit_calls(day, track, kind)]
+            results += await asyncio.gather(*(self.collector.collect(c) for c in unit_calls[len(learning) :]))
             published = sum(len(pages) for pages in results if pages is not None)
             failed = [c for c, pages in zip(unit_calls, results, strict=True) if pages is None]
             summary.calls += len(unit_calls)

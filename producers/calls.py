@@ -143,5 +143,13 @@ def boat_payoff(year: int, round_no: int, day_no: int, race_no: int, day: date) 
     return Call("kspo", "odds", ep.BOAT_PAYOFF.path, params, race_id("boat", "misari", race_no, day))
 
 
+def ranks_of_day(race_type: str, track: str, day: date) -> Call:
+    """Every finisher of a date (the rank API's ``race_day`` filter): the rows name their round and track, so the
+    answer also tells the calendar which round and day the date was, or that there was no racing."""
+    endpoint = ep.CYCLE_RANK if race_type == "cycle" else ep.BOAT_RANK
+    params = {"stnd_year": str(day.year), "race_day": f"{day:%Y%m%d}"}
+    return Call("kspo", "results", endpoint.path, params, day_key("kspo", track, day))
+
+
 def live_odds(race: str) -> Call:
     return Call(source_of_race(race), "odds", ep.LIVE_ODDS_PATH, {"race_id": race}, race)

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 
+from producers import calendar
 from producers.alerts import AlertNotifier
 from producers.calls import Call
 from producers.client import DataGoKrClient, RawResponse
@@ -68,7 +69,16 @@ class Collector:
             return None
         pages = [dataclasses.replace(p, source=call.source) for p in pages]
         await self.publish(call, pages)
+        if call.endpoint in calendar.TEACHING_ENDPOINTS:
+            await self.learn_calendar(call, pages)
         return pages
+
+    async def learn_calendar(self, call: Call, pages: list[RawResponse]) -> None:
+        """Keep the KSPO race days a response publishes (best effort: a later response teaches them again)."""
+        try:
+            await self.store.learn(calendar.learned(call.endpoint, pages), call.endpoint)
+        except PipelineError as exc:
+            log.warning("race days of %s %s not kept: %s", call.source, call.endpoint, exc)
 
     async def publish(self, call: Call, pages: list[RawResponse]) -> None:
         """Publish, waiting and retrying through a broker outage; returns once the broker acknowledged."""

@@ -17,20 +17,22 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from producers import cadence, plans
+from producers.calendar import Calendar
 from producers.calls import Call, live_odds
 from producers.clock import Clock
 from producers.collector import Collector
 from producers.state import ProducerStore, RaceRef
 from runtime.settings import ProducerSettings
 from schemas.timezones import kst_date, kst_moment
-from schemas.tracks import CODES_BY_RACE_TYPE, POLLED_BY_RACE_TYPE
+from schemas.tracks import CODES_BY_RACE_TYPE, POLLED_BY_RACE_TYPE, race_type_of
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LOOK_BACK = timedelta(hours=2)
+LEARN_EVERY = timedelta(minutes=30)  # a KSPO race day not yet in the calendar is asked about this often (09-21 KST)
 LOOK_AHEAD = timedelta(hours=2, minutes=5)
 
 
@@ -78,12 +80,50 @@ class RaceDayPoller:
                 outcome.collected += 1
         return outcome
 
+    async def calendar(self) -> Calendar:
+        """The known KSPO race days of every polled race type."""
+        known = Calendar()
+        for race_type in ("cycle", "boat"):
+            if race_type in self.settings.race_types:
+                for day in (await self.store.calendar(race_type)).days():
+                    known.add(day)
+        return known
+
     async def collect_schedule(
         self, day: date, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None
     ) -> Outcome:
-        """Collect the schedule of one day now (on demand, or from the daily run)."""
-        calls = [c for track in self.tracks(race_types, tracks) for c in plans.schedule_calls(track, day)]
-        return await self.collect_calls(calls)
+        """Collect the schedule of one day now (on demand, or from the daily run). A KSPO day the calendar does not
+        know is asked about first; its schedule is collected once an answer has made it known."""
+        chosen = self.tracks(race_types, tracks)
+        calendar = await self.calendar()
+        learning = [c for track in chosen for c in plans.learning_calls(track, day, calendar)]
+        outcome = await self.collect_calls(learning)
+        if learning:
+            calendar = await self.calendar()
+        more = await self.collect_calls(
+            [c for track in chosen for c in plans.schedule_calls(track, day, calendar) if c not in learning]
+        )
+        outcome.collected += more.collected
+        outcome.errors += more.errors
+        return outcome
+
+    async def _learn_today(self, now: datetime) -> None:
+        """KSPO tracks whose today is not in the calendar yet: ask every 30 minutes between 09:00 and 21:00 (a boat
+        day is published with its date only once its first race is run), then collect the schedule once known."""
+        today = kst_date(now)
+        slots = [kst_moment(today, time(9)) + LEARN_EVERY * n for n in range(25)]
+        calendar: Calendar | None = None
+        for track in self.tracks():
+            if race_type_of(track) == "horse":
+                continue
+            calendar = calendar or await self.calendar()
+            if calendar.day(track, today) is not None:
+                continue
+            slot = await self._claim("learn", f"{track}:{today:%Y%m%d}", slots, now, grace=LEARN_EVERY)
+            if slot is None:
+                continue
+            outcome = await self.collect_schedule(today, tracks=[track])
+            await self.store.finish("learn", f"{track}:{today:%Y%m%d}", slot, "ok" if not outcome.errors else "failed")
 
     async def _claim(
         self, task: str, target: str, slots: Sequence[datetime], now: datetime, grace: timedelta = timedelta(seconds=90)
@@ -139,7 +179,12 @@ class RaceDayPoller:
         slot = await self._claim("results", race.race_id, cadence.result_slots(race.post_time), now)
         if slot is None:
             return
-        pages = await self.collector.collect(plans.result_call(race))
+        call = plans.result_call(race)
+        if call is None:
+            log.warning("%s: its KSPO round is not known; no result call", race.race_id)
+            await self.store.finish("results", race.race_id, slot, "unknown_round")
+            return
+        pages = await self.collector.collect(call)
         final = pages is not None and plans.result_is_final(race, pages)
         await self.store.finish("results", race.race_id, slot, "final" if final else "pending")
         if final:
@@ -151,8 +196,9 @@ class RaceDayPoller:
         if not await self.store.claim("results_final", race.race_id, EPOCH):
             return
         await self.collect_calls(plans.result_detail_calls(race))
-        if await self.store.claim("final_odds", race.race_id, EPOCH):
-            pages = await self.collector.collect(plans.final_odds_call(race))
+        odds_call = plans.final_odds_call(race)
+        if odds_call is not None and await self.store.claim("final_odds", race.race_id, EPOCH):
+            pages = await self.collector.collect(odds_call)
             await self.store.finish("final_odds", race.race_id, EPOCH, "ok" if pages is not None else "failed")
         await self.store.finish("results_final", race.race_id, EPOCH, "final")
         self._final.add(race.race_id)
@@ -161,6 +207,7 @@ class RaceDayPoller:
         """One pass over everything that may be due now."""
         now = self.clock.now()
         await self._daily_schedule(now)
+        await self._learn_today(now)
         races = await self.store.races_between(
             now - LOOK_BACK, now + LOOK_AHEAD, self.settings.race_types, self.settings.tracks or None
         )

@@ -11,6 +11,7 @@ from typing import Any, get_args
 import asyncpg
 import orjson
 
+from producers.calendar import Calendar, RaceDay
 from runtime.db import translate_errors
 from runtime.settings import DatabaseSettings
 from schemas.race_ids import date_of_key, source_of
@@ -75,7 +76,43 @@ def key_day(message_key: str) -> date | None:
     return date_of_key(message_key)
 
 
-class ProducerStore:
+class CalendarStore:
+    """The ``kspo_calendar`` table: the KSPO race days learned from responses (:mod:`producers.calendar`)."""
+
+    pool: asyncpg.Pool
+    settings: DatabaseSettings
+
+    async def calendar(self, race_type: str) -> Calendar:
+        """Every known race day of a race type's tracks."""
+        async with translate_errors(self.settings):
+            rows = await self.pool.fetch(
+                "SELECT race_type, track_code, race_date, year, round_no, day_no FROM kspo_calendar "
+                "WHERE race_type = $1",
+                race_type,
+            )
+        return Calendar(RaceDay(*r) for r in rows)
+
+    async def learn(self, days: Sequence[RaceDay], learned_from: str) -> int:
+        """Keep newly published race days (a date or a round already known is kept as first published)."""
+        if not days:
+            return 0
+        async with translate_errors(self.settings):
+            status = await self.pool.execute(
+                "INSERT INTO kspo_calendar (race_type, track_code, race_date, year, round_no, day_no, learned_from) "
+                "SELECT *, $7 FROM unnest($1::text[], $2::text[], $3::date[], $4::smallint[], $5::smallint[], "
+                "$6::smallint[]) ON CONFLICT DO NOTHING",
+                [d.race_type for d in days],
+                [d.track for d in days],
+                [d.day for d in days],
+                [d.year for d in days],
+                [d.round_no for d in days],
+                [d.day_no for d in days],
+                learned_from,
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
+
+class ProducerStore(CalendarStore):
     """Database access of the producers over one pool."""
 
     def __init__(self, pool: asyncpg.Pool, settings: DatabaseSettings) -> None:

@@ -59,7 +59,8 @@ class SinkApp:
             *names, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions
         )
         self.app.agent(topic, name="timescale-sink", concurrency=1)(self._agent)
-        if s.audit_interval_s > 0:
+        if s.audit_interval_s > 0:  # at start, then every interval
+            self.app.task(self._first_audit)
             self.app.timer(s.audit_interval_s)(self.run_audit)
         attach_ops(self.app, settings, "sink", names, database=True)
 
@@ -130,6 +131,9 @@ class SinkApp:
         topic = self.topics.normalized("results")
         headers = dlq_headers([], topic=topic, partition=-1, offset=-1, error=RacerNotOnCard(rank.reason), stage="sink")
         return self.topics.dlq("results"), rank.race_id.encode(), rank.message(), headers
+
+    async def _first_audit(self) -> None:
+        await self.run_audit()
 
     async def run_audit(self, today: date | None = None) -> None:
         """The data-quality rules over the last ``sink.audit_days`` days, into ``racelab_audit_violations``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from processors.errors import NormalizeError
@@ -123,23 +123,19 @@ def _round(row: Row) -> dict[str, int]:
     return out
 
 
-BOAT_FIRST_WEEKDAY = 2  # Wednesday: day 1 of a boat round (Misari races on Wednesdays and Thursdays)
-
-
 def _boat_day(row: Row, ctx: Context) -> date:
-    """Boat rows have no date: the message key's date, shifted by the row's day of the round."""
+    """Boat rows publish no date: a row is dated by its call, which asked for one day of a round (``day_tcnt``) of
+    a date the calendar learned from a dated API (:mod:`producers.calendar`), and names that date in its key. A row
+    of another day (an answer for a whole round) has no published date: an error, never a date worked out."""
     day = day_from_key(ctx.key)
     if day is None:
         raise NormalizeError(f"boat row without a date and key {ctx.key[:40]!r} names none")
-    key_day_no = integer(ctx.params.get("day_tcnt"))
+    asked = integer(ctx.params.get("day_tcnt"))
     row_day_no = Fields(row).integer("day_tcnt")
-    if key_day_no is None and row_day_no is not None:
-        # A call for the whole round (the daily schedule poll): the key names some day of the round's week, which
-        # need not be a boat race day. Day n of a round is the n-th race day of its week: Wednesday, Thursday.
-        monday = day - timedelta(days=day.weekday())
-        return monday + timedelta(days=BOAT_FIRST_WEEKDAY + row_day_no - 1)
-    if row_day_no is not None and key_day_no is not None:
-        day += timedelta(days=row_day_no - key_day_no)
+    if asked is None or row_day_no != asked:
+        raise NormalizeError(
+            f"field 'day_tcnt': a boat row of day {row_day_no} in an answer for day {asked}: its date is not published"
+        )
     return day
 
 

@@ -143,6 +143,19 @@ class Simulator:
         if endpoint is None or endpoint.source != "kspo":
             raise ApiError("12", "NO_OPENAPI_SERVICE_ERROR", gateway=True)
         race_type = endpoint.race_type
+        if endpoint in (ep.CYCLE_RANK, ep.BOAT_RANK) and q.get("race_day"):
+            # Finishers of one date (any round): the rows name their round (tms, day_ord) and their track.
+            on = _date(q["race_day"])
+            year, rnd, day_no = self.world.round_of(race_type, on)
+            now = self.clock.now()
+            races = [
+                r
+                for info in TRACKS.values()
+                if info.race_type == race_type
+                for r in self.world.races(info.code, on)
+                if r.result_final(now) and (not q.get("race_no") or f"{r.race_no:02d}" == q["race_no"])
+            ]
+            return kspo.rank_rows(races, year, rnd, day_no) if rnd else []
         if endpoint in (ep.CYCLE_RANK, ep.BOAT_RANK):
             races, year, rnd, day = self._round_races(
                 race_type, q.get("stnd_year"), q.get("tms"), q.get("day_ord"), q.get("race_no"), None, final_only=True

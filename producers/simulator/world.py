@@ -21,6 +21,8 @@ from schemas import race_ids, tracks
 from schemas.timezones import KST
 
 TAKEOUT = 0.27
+# KSPO breaks: no cycle or boat racing in the week (Monday to Sunday) around these dates (Seollal, summer, Chuseok).
+KSPO_BREAKS = ((2, 10), (8, 5), (9, 20))
 MARKET_OPEN = timedelta(minutes=60)
 RESULT_AFTER = timedelta(minutes=4)  # unofficial result published
 FINAL_AFTER = timedelta(minutes=10)  # result official, final dividends published
@@ -64,6 +66,12 @@ POOL_SIZE = {"WIN": 1, "PLC": 1, "QNL": 2, "EXA": 2, "QPL": 2, "TLA": 3, "TRI": 
 _FAMILY = "김이박최정강조윤장임한오서신권황안송류홍"
 _GIVEN = "민서준도윤우지현하은수영재성태경호진승연"
 _HORSE = "바람별빛하늘강산천둥번개구름파도노을새벽태양달빛은하"
+
+
+def is_kspo_holiday(day: date) -> bool:
+    """Whether a day falls in a KSPO break week."""
+    monday = day - timedelta(days=day.weekday())
+    return any(monday <= date(day.year, m, d) <= monday + timedelta(days=6) for m, d in KSPO_BREAKS)
 
 
 def _person(rng: random.Random) -> str:
@@ -218,7 +226,12 @@ class World:
         self.every_day = every_day
 
     def is_race_day(self, track: str, day: date) -> bool:
-        return self.every_day or day.weekday() in TRACKS[track].weekdays
+        if self.every_day:
+            return True
+        info = TRACKS[track]
+        if day.weekday() not in info.weekdays:
+            return False
+        return info.race_type == "horse" or not is_kspo_holiday(day)
 
     def race_days(self, track: str, start: date, end: date) -> Iterator[date]:
         day = start
@@ -227,25 +240,34 @@ class World:
                 yield day
             day += timedelta(days=1)
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - the world lives as long as the server
+    def _rounds(self, race_type: str, year: int) -> dict[date, tuple[int, int]]:
+        """KSPO rounds of a year: the n-th week with racing (holiday weeks have none) is round n; day n of a round is
+        its n-th race day in that year. Round numbers therefore drift from ISO week numbers after each break."""
+        codes = [t.code for t in TRACKS.values() if t.race_type == race_type]
+        day, days = date(year, 1, 1), []
+        while day.year == year:
+            if any(self.is_race_day(code, day) for code in codes):
+                days.append(day)
+            day += timedelta(days=1)
+        weeks: dict[date, list[date]] = {}
+        for d in days:
+            weeks.setdefault(d - timedelta(days=d.weekday()), []).append(d)
+        return {
+            d: (round_no, day_no)
+            for round_no, monday in enumerate(sorted(weeks), start=1)
+            for day_no, d in enumerate(weeks[monday], start=1)
+        }
+
     def round_of(self, race_type: str, day: date) -> tuple[int, int, int]:
-        """KSPO (year, round, day-of-round): round = ISO week; day = n-th race day of that week for the type."""
-        _, week, _ = day.isocalendar()
-        monday = day - timedelta(days=day.weekday())
-        tracks = [t for t in TRACKS.values() if t.race_type == race_type]
-        days = sorted(
-            {monday + timedelta(d) for d in range(7) for t in tracks if self.is_race_day(t.code, monday + timedelta(d))}
-        )
-        return day.year, week, days.index(day) + 1 if day in days else 0
+        """KSPO (year, round, day of round) of a race day; (year, 0, 0) for a day without racing."""
+        round_no, day_no = self._rounds(race_type, day.year).get(day, (0, 0))
+        return day.year, round_no, day_no
 
     def day_of_round(self, race_type: str, year: int, round_no: int, day_no: int) -> date | None:
         """Inverse of :meth:`round_of`."""
-        try:
-            monday = date.fromisocalendar(year, round_no, 1)
-        except ValueError:
-            return None
-        for offset in range(7):
-            day = monday + timedelta(days=offset)
-            if self.round_of(race_type, day) == (day.year, round_no, day_no) and day.year == year:
+        for day, numbers in self._rounds(race_type, year).items():
+            if numbers == (round_no, day_no):
                 return day
         return None
 

@@ -43,7 +43,13 @@ class ControlService:
         """Collect the schedule of ``day`` (default today) for the race types (default: configured ones)."""
         day = day or self.today()
         run = self._run()
-        await run.collect([c for t in self.parts.poller.tracks(race_types) for c in plans.schedule_calls(t, day)])
+        tracks = self.parts.poller.tracks(race_types)
+        calendar = await self.parts.poller.calendar()
+        learning = [c for t in tracks for c in plans.learning_calls(t, day, calendar)]  # KSPO days not yet known
+        await run.collect(learning)
+        if learning:
+            calendar = await self.parts.poller.calendar()
+        await run.collect([c for t in tracks for c in plans.schedule_calls(t, day, calendar) if c not in learning])
         return run.data()
 
     async def races(self, kind: Kind, keys: Sequence[RaceKey]) -> CollectionData:
@@ -51,13 +57,15 @@ class ControlService:
         stored = await self.store.races([k.race_id for k in keys])
         refs = [triggers.race_ref(k, stored) for k in keys]
         run = self._run()
+        calendar = await self.parts.poller.calendar()
         if kind == "entries":
-            await run.collect([c for r in refs for c in plans.entry_calls(r.track, r.race_date, [r])])
+            await run.collect([c for r in refs for c in plans.entry_calls(r.track, r.race_date, [r], calendar)])
         elif kind == "odds":
             now, live = self.parts.clock.now(), self.parts.collector.live_odds is not None
-            await run.collect([triggers.odds_call(r, r.race_id in stored, now, live) for r in refs])
+            planned = [triggers.odds_call(r, r.race_id in stored, now, live, calendar) for r in refs]
+            await run.collect([c for c in planned if c is not None])
         elif kind == "results":
-            await triggers.collect_results(run, refs)
+            await triggers.collect_results(run, refs, calendar)
         else:
             raise ValueError(f"no race trigger for {kind}")
         return run.data()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 
 from producers import plans
+from producers.calendar import Calendar
 from producers.calls import Call, live_odds
 from producers.client import RawResponse
 from producers.collector import Collector
@@ -41,11 +42,12 @@ def race_ref(key: RaceKey, stored: Mapping[str, RaceRef]) -> RaceRef:
     return RaceRef(key.race_id, key.race_type, key.track, key.day, key.race_no, midnight_kst, "unknown", {})
 
 
-def odds_call(race: RaceRef, stored: bool, now: datetime, live_feed: bool) -> Call:
-    """Live odds while the race is not over (stored post time known), else the final dividends."""
+def odds_call(race: RaceRef, stored: bool, now: datetime, live_feed: bool, calendar: Calendar) -> Call | None:
+    """Live odds while the race is not over (stored post time known), else the final dividends (None: a KSPO race
+    whose round the calendar does not know)."""
     if live_feed and stored and race.post_time is not None and now <= race.post_time + LIVE_ODDS_UNTIL:
         return live_odds(race.race_id)
-    return plans.final_odds_call(race)
+    return plans.final_odds_call(race, calendar)
 
 
 class TriggerRun:
@@ -111,15 +113,17 @@ def _outcome(call: Call, outcome: str, **fields: object) -> CallOutcome:
     )
 
 
-async def collect_results(run: TriggerRun, races: Sequence[RaceRef]) -> None:
-    """Result calls, then the detail calls of every race whose result is final."""
-    answers = await run.collect([plans.result_call(r) for r in races])
+async def collect_results(run: TriggerRun, races: Sequence[RaceRef], calendar: Calendar) -> None:
+    """Result calls, then the detail calls of every race whose result is final (KSPO races whose round the calendar
+    does not know have no call)."""
+    planned = [(r, call) for r in races if (call := plans.result_call(r, calendar)) is not None]
+    answers = await run.collect([call for _, call in planned])
     details: list[Call] = []
-    for race, pages in zip(races, answers, strict=True):
+    for (race, _), pages in zip(planned, answers, strict=True):
         if pages is not None and plans.result_is_final(race, pages):
-            details.extend(plans.result_detail_calls(race))
+            details.extend(plans.result_detail_calls(race, calendar))
         else:
-            for call in plans.result_detail_calls(race):
+            for call in plans.result_detail_calls(race, calendar):
                 run.skip(call, NOT_FINAL)
     if details:
         await run.collect(details)

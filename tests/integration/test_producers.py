@@ -313,6 +313,7 @@ async def test_backfill_resumes_without_duplicates(settings: Settings, db_schema
         )
         conn = await connect(cfg.database)
         await conn.execute("DELETE FROM backfill_checkpoints")
+        await conn.execute("DELETE FROM kspo_calendar")  # the reference run learns the race days again
         await conn.close()
         reference, _ = await run_job(reference_cfg, stop_after=None)
         assert reference.units_done == 36
@@ -329,6 +330,49 @@ async def test_backfill_resumes_without_duplicates(settings: Settings, db_schema
     seoul_races = [r for d in (start, start + timedelta(1), end) for r in world.races("seoul", d) if not r.cancelled]
     horse_dividend_keys = {m[1].decode() for m in resumed if m[2] == "API160_1/integratedInfo_1"}
     assert horse_dividend_keys == {r.race_id for r in seoul_races}
+
+
+async def test_a_week_of_boat_backfill_asks_only_for_race_days_by_their_published_round(
+    settings: Settings, db_schema: str
+):
+    """The boat card publishes no date: the backfill learns each day's round from the rank API (race_day) and asks
+    for cards only of the days that raced, by the round the API named. The simulator's rounds skip break weeks, so
+    they are not ISO week numbers (the old guess asked for round = ISO week on every day of the week)."""
+    import io
+
+    from processors.normalize import normalize
+    from processors.normalize.common import Context
+    from producers.backfill import Backfill
+
+    world = World(seed=8)
+    monday, sunday = date(2024, 12, 9), date(2024, 12, 15)
+    sim, runner, base = await start_sim(world, datetime.fromisoformat("2024-12-20T12:00+09:00"), speed=1)
+    try:
+        cfg = producer_settings(settings, base)
+        async with open_producers(cfg, clock=sim.clock) as parts:
+            summary = await Backfill(parts.collector, parts.collector.store, ["misari"]).run(
+                monday, sunday, out=io.StringIO()
+            )
+    finally:
+        await runner.cleanup()
+    assert summary.failures == 0
+    records = await consume_all(cfg, [TopicCatalogue(cfg.topics.prefix).raw(k) for k in KINDS])
+    cards = [(RawHeaders.from_kafka(r.headers), r) for r in records]
+    cards = [(h, r) for h, r in cards if h.endpoint == "SRVC_OD_API_VWEB_MBR_RACE_INFO/TODZ_API_VWEB_MBR_RACE_I"]
+    race_days = [d for d in world.race_days("misari", monday, sunday)]
+    assert race_days == [date(2024, 12, 11), date(2024, 12, 12)]  # Wednesday and Thursday
+    asked = sorted({(r.key.decode(), h.params["week_tcnt"], h.params["day_tcnt"]) for h, r in cards})
+    expected = [
+        (f"kspo:misari:{d:%Y%m%d}", f"{world.round_of('boat', d)[1]:02d}", str(world.round_of("boat", d)[2]))
+        for d in race_days
+    ]
+    assert asked == expected
+    assert {w for _, w, _ in asked} == {"47"} != {str(monday.isocalendar()[1])}  # round 47 in ISO week 50
+    stored = set()
+    for h, r in cards:
+        out = normalize(r.value, Context("kspo", h.endpoint, h.params, h.fetched_at, r.key.decode()))
+        stored |= {(race.race_id, race.race_date) for race in out.races}
+    assert stored == {(race.race_id, race.day) for d in race_days for race in world.races("misari", d)}
 
 
 async def test_run_producers_command_starts_polls_and_stops_on_sigterm(settings: Settings, db_schema: str):

@@ -247,10 +247,20 @@ def test_odds_call_live_only_while_the_stored_race_is_not_over():
     assert unknown.status == "unknown" and unknown.race_date == date(2024, 12, 14)
     stored = dataclasses.replace(unknown, post_time=datetime(2024, 12, 14, 2, 45, tzinfo=UTC))
     before, after = datetime(2024, 12, 14, 2, 0, tzinfo=UTC), datetime(2024, 12, 14, 2, 48, tzinfo=UTC)
-    assert odds_call(stored, True, before, live_feed=True).endpoint == "liveOdds"
-    assert odds_call(stored, True, after, live_feed=True).endpoint == "API160_1/integratedInfo_1"
-    assert odds_call(stored, True, before, live_feed=False).endpoint == "API160_1/integratedInfo_1"
-    assert odds_call(unknown, False, before, live_feed=True).endpoint == "API160_1/integratedInfo_1"
+    from producers.calendar import Calendar
+
+    none = Calendar()
+
+    def endpoint(race: object, stored_: bool, now: datetime, live: bool) -> str | None:
+        call = odds_call(race, stored_, now, live, none)  # type: ignore[arg-type]
+        return call.endpoint if call is not None else None
+
+    assert endpoint(stored, True, before, True) == "liveOdds"
+    assert endpoint(stored, True, after, True) == "API160_1/integratedInfo_1"
+    assert endpoint(stored, True, before, False) == "API160_1/integratedInfo_1"
+    assert endpoint(unknown, False, before, True) == "API160_1/integratedInfo_1"
+    boat = race_ref(parse_race_id("boat-misari-3-20241212"), {})
+    assert endpoint(boat, False, before, True) is None  # its round is not known: no call, no guess
 
 
 def test_collection_log_day_comes_from_the_message_key():

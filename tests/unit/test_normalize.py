@@ -170,21 +170,20 @@ def test_kspo_boat_without_dates_uses_the_key():
     assert {r.race_id for r in ranks.races} == {r.race_id for r in run}
 
 
-@pytest.mark.parametrize("weekday", range(7))
-def test_kspo_boat_round_without_a_day_is_dated_by_each_row_s_day_of_the_round(weekday):
-    """The daily schedule poll asks for the whole round with the key of whatever day it is: the rows are dated
-    Wednesday (day 1) and Thursday (day 2) of that week, never the key's day."""
+def test_kspo_boat_rows_of_another_day_than_asked_are_an_error_not_a_date_worked_out():
+    """Boat rows publish no date: only the day the call asked for (``day_tcnt``, dated by the calendar in its key)
+    is dated; rows of the other day of a whole-round answer are never dated by weekdays."""
     year, rnd, _ = WORLD.round_of("boat", THURSDAY)
     wednesday = THURSDAY - timedelta(days=1)
-    races = [*WORLD.races("misari", wednesday), *WORLD.races("misari", THURSDAY)]
-    rows = [
-        *render_kspo.boat_entry_rows(list(WORLD.races("misari", wednesday)), year, rnd, 1),
-        *render_kspo.boat_entry_rows(list(WORLD.races("misari", THURSDAY)), year, rnd, 2),
-    ]
-    key_day = wednesday - timedelta(days=2) + timedelta(days=weekday)  # Monday .. Sunday of that week
-    out = normalize(body(rows), ctx(ep.BOAT_ENTRIES.path, key=f"kspo:misari:{key_day:%Y%m%d}", source="kspo"))
-    assert sorted(r.race_id for r in out.races) == sorted(r.race_id for r in races)
-    assert {r.race_date for r in out.races} == {wednesday, THURSDAY}
+    thursday = render_kspo.boat_entry_rows(list(WORLD.races("misari", THURSDAY)), year, rnd, 2)
+    rows = [*render_kspo.boat_entry_rows(list(WORLD.races("misari", wednesday)), year, rnd, 1), *thursday]
+    key = f"kspo:misari:{THURSDAY:%Y%m%d}"
+    with pytest.raises(NormalizeError, match="field 'day_tcnt': a boat row of day 1 in an answer for day None"):
+        normalize(body(rows), ctx(ep.BOAT_ENTRIES.path, key=key, source="kspo"))
+    with pytest.raises(NormalizeError, match="a boat row of day 1 in an answer for day 2"):
+        normalize(body(rows), ctx(ep.BOAT_ENTRIES.path, key=key, source="kspo", day_tcnt="2"))
+    out = normalize(body(thursday), ctx(ep.BOAT_ENTRIES.path, key=key, source="kspo", day_tcnt="2"))
+    assert {r.race_date for r in out.races} == {THURSDAY}
 
 
 # ---- failures by stage ------------------------------------------------------------------------------------------
