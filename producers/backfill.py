@@ -13,14 +13,14 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TextIO
 
 import orjson
 
-from producers import calls, plans
+from producers import calls, learning, plans
 from producers.calendar import Calendar, RaceDay
 from producers.client import RawResponse
 from producers.collector import Collector
@@ -137,12 +137,20 @@ class Backfill:
         pages = await self.collector.client_for(call).run(call)
         return race_numbers(track, day, pages, known)
 
-    async def learning_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
-        """The calls that teach the calendar a KSPO day it does not know, made by the first kind of a day's units
-        (so a resumed job asks no question twice)."""
-        if race_type_of(track) == "horse" or kind != self.kinds[0]:
+    async def learn(
+        self, day: date, track: str, kind: Kind, collect: Callable[[Sequence[calls.Call]], Awaitable[None]]
+    ) -> list[calls.Call]:
+        """Teach the calendar a KSPO day it does not know (the calls made); done by the first kind of a day's units,
+        so a resumed job asks no question twice."""
+        race_type = race_type_of(track)
+        if race_type == "horse" or kind != self.kinds[0]:
             return []
-        return plans.learning_calls(track, day, await self.store.calendar(race_type_of(track)))
+
+        async def known() -> Calendar:
+            return await self.store.calendar(race_type)
+
+        _, asked = await learning.learn([(track, day)], known, collect)
+        return asked
 
     async def unit_calls(self, day: date, track: str, kind: Kind) -> list[calls.Call]:
         """The calls of one unit (none for a KSPO day without racing)."""
@@ -198,10 +206,14 @@ class Backfill:
                 summary.units_skipped += 1
                 progress.advance(summary.messages, summary.failures)
                 continue
-            learning = await self.learning_calls(day, track, kind)
-            results = list(await asyncio.gather(*(self.collector.collect(c) for c in learning)))
-            unit_calls = [*learning, *await self.unit_calls(day, track, kind)]
-            results += await asyncio.gather(*(self.collector.collect(c) for c in unit_calls[len(learning) :]))
+            results: list[list[RawResponse] | None] = []
+
+            async def collect(planned: Sequence[calls.Call]) -> None:
+                results.extend(await asyncio.gather(*(self.collector.collect(c) for c in planned)))  # noqa: B023
+
+            asked = await self.learn(day, track, kind, collect)
+            unit_calls = [*asked, *await self.unit_calls(day, track, kind)]
+            await collect(unit_calls[len(asked) :])
             published = sum(len(pages) for pages in results if pages is not None)
             failed = [c for c, pages in zip(unit_calls, results, strict=True) if pages is None]
             summary.calls += len(unit_calls)

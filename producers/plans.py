@@ -3,13 +3,14 @@
 KSPO calls name a race day by (year, round, day of round): they are planned from the :class:`Calendar` (what the
 APIs published, :mod:`producers.calendar`), never from a guess. A KSPO day the calendar does not know gets the calls
 that teach it (the day's ranks by ``race_day``; for cycle tracks also the entry sheets of the rounds that may hold
-it), and nothing else until it is known.
+it; with an empty calendar also the ranks of the week before, which name the latest round), and nothing else until
+it is known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import orjson
 
@@ -18,6 +19,8 @@ from producers.calendar import Calendar, RaceDay
 from producers.client import RawResponse
 from producers.state import RaceRef
 from schemas.tracks import race_type_of
+
+BOOTSTRAP_DAYS = 7  # with an empty calendar, the ranks of the week before teach the latest round
 
 
 def kspo_round(race: RaceRef, calendar: Calendar | None = None) -> RaceDay | None:
@@ -36,6 +39,8 @@ def learning_calls(track: str, day: date, calendar: Calendar) -> list[calls.Call
     if race_type == "horse" or calendar.day(track, day) is not None:
         return []
     out = [calls.ranks_of_day(race_type, track, day)]
+    if calendar.latest_before(track, day) is None:  # nothing known yet: the week before names the latest round
+        out += [calls.ranks_of_day(race_type, track, day - timedelta(days=n)) for n in range(1, BOOTSTRAP_DAYS + 1)]
     if race_type == "cycle":  # the cards carry their dates (race_ymd) before the races are run
         out += [
             calls.cycle_entries(year, rnd, track, day, kind="schedules")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from producers import cadence, plans
+from producers import cadence, learning, plans
 from producers.calendar import Calendar
 from producers.calls import Call, live_odds
 from producers.clock import Clock
@@ -95,16 +95,15 @@ class RaceDayPoller:
         """Collect the schedule of one day now (on demand, or from the daily run). A KSPO day the calendar does not
         know is asked about first; its schedule is collected once an answer has made it known."""
         chosen = self.tracks(race_types, tracks)
-        calendar = await self.calendar()
-        learning = [c for track in chosen for c in plans.learning_calls(track, day, calendar)]
-        outcome = await self.collect_calls(learning)
-        if learning:
-            calendar = await self.calendar()
-        more = await self.collect_calls(
-            [c for track in chosen for c in plans.schedule_calls(track, day, calendar) if c not in learning]
-        )
-        outcome.collected += more.collected
-        outcome.errors += more.errors
+        outcome = Outcome()
+
+        async def collect(planned: Sequence[Call]) -> None:
+            done = await self.collect_calls(planned)
+            outcome.collected += done.collected
+            outcome.errors += done.errors
+
+        calendar, asked = await learning.learn([(t, day) for t in chosen], self.calendar, collect)
+        await collect([c for t in chosen for c in plans.schedule_calls(t, day, calendar) if c not in asked])
         return outcome
 
     async def _learn_today(self, now: datetime) -> None:

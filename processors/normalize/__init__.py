@@ -36,7 +36,7 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.BOAT_ENTRIES.path: kspo.boat_entries,
     ep.BOAT_RESULT.path: kspo.boat_result,
     ep.BOAT_RANK.path: kspo.boat_rank,
-    ep.BOAT_PAYOFF.path: kspo.no_records,
+    ep.BOAT_PAYOFF.path: kspo.boat_payoff,
 }
 TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
 """Per endpoint: the published fields held in typed columns (``topic.column``); the others are kept in ``details``."""

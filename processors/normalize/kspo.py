@@ -2,8 +2,9 @@
 
 Final odds of KSPO races come from the result APIs, whose dividend texts name the winning combination
 (``"(2-7-5)3.4"``, ``"①-②-⑥3.4"``). The PAYOFF APIs repeat the same values without saying which runners they
-belong to (and the cycle payoff rows do not name their track): they are kept on the raw topic and produce no
-records. The RANK APIs give every finisher by racer id and name, without the entry number: they become
+belong to: a boat payoff marks its race official and keeps every field in the race's details; the cycle payoff
+rows do not name their track (the call asks for a day of every track), so they are kept on the raw topic only.
+The RANK APIs give every finisher by racer id and name, without the entry number: they become
 :class:`~schemas.records.RankRecord` s, which the sink joins to the cards by name.
 """
 
@@ -81,6 +82,11 @@ TYPED: dict[str, dict[str, str]] = {
         "racer_grd_cd": "entries.grade",
         "wght": "entries.body_weight_kg",
     },
+}
+PAYOFF_VALUES = ("pool1_val", "pool2_1_val", "pool2_2_val", "pool4_val", "pool5_val", "pool6_val")
+TYPED[ep.BOAT_PAYOFF.path] = dict.fromkeys(ROUND_FIELDS, "races.details") | {
+    "race_ymd": "races.race_date",
+    "race_no": "races.race_no",
 }
 RESULT_TYPED = dict.fromkeys(ROUND_FIELDS, "races.details") | {
     "race_no": "races.race_no",
@@ -393,8 +399,38 @@ def boat_rank(rows: list[Row], ctx: Context) -> Out:
     return _ranks(rows, ctx, "boat", ep.BOAT_RANK.path, "mbr_nm")
 
 
-def no_records(rows: list[Row], ctx: Context) -> Out:
-    """PAYOFF: validated as readable, kept raw; nothing to store (see the module docstring)."""
+def boat_payoff(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_OD_API_MBR_PAYOFF: one race's dividends as plain numbers, dated (``race_ymd`` "20260128"). The values
+    repeat the result API's dividends without the combinations: the race is marked official and every field is
+    kept verbatim in its details."""
+    typed = TYPED[ep.BOAT_PAYOFF.path]
+    races = []
     for row in rows:
-        Fields(row).number("pool1_val")
+        f = Fields(row)
+        for name in PAYOFF_VALUES:
+            f.number(name)  # readable, or the message goes to the DLQ naming the field
+        day, no = f.date("race_ymd"), _race_no(row)
+        races.append(
+            {
+                "race_id": race_id("boat", "misari", no, day),
+                "race_type": "boat",
+                "track_code": "misari",
+                "race_date": day,
+                "race_no": no,
+                "status": "official",
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": _round(row) | kept(row, typed),
+            }
+        )
+    return {"races": races}
+
+
+def no_records(rows: list[Row], ctx: Context) -> Out:
+    """The cycle PAYOFF: validated as readable, kept raw; its rows do not name their track (see the module
+    docstring), so they cannot be placed on a race."""
+    for row in rows:
+        f = Fields(row)
+        for name in PAYOFF_VALUES:
+            f.number(name)
     return {}

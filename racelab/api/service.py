@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
 
-from producers import plans
+from producers import learning, plans
 from producers.clock import Clock
 from producers.service import Producers, open_producers
 from producers.state import FailureRow, json_object
@@ -44,12 +44,8 @@ class ControlService:
         day = day or self.today()
         run = self._run()
         tracks = self.parts.poller.tracks(race_types)
-        calendar = await self.parts.poller.calendar()
-        learning = [c for t in tracks for c in plans.learning_calls(t, day, calendar)]  # KSPO days not yet known
-        await run.collect(learning)
-        if learning:
-            calendar = await self.parts.poller.calendar()
-        await run.collect([c for t in tracks for c in plans.schedule_calls(t, day, calendar) if c not in learning])
+        calendar, asked = await learning.learn([(t, day) for t in tracks], self.parts.poller.calendar, run.collect)
+        await run.collect([c for t in tracks for c in plans.schedule_calls(t, day, calendar) if c not in asked])
         return run.data()
 
     async def races(self, kind: Kind, keys: Sequence[RaceKey]) -> CollectionData:
@@ -58,6 +54,11 @@ class ControlService:
         refs = [triggers.race_ref(k, stored) for k in keys]
         run = self._run()
         calendar = await self.parts.poller.calendar()
+        unknown = [
+            (r.track, r.race_date) for r in refs if r.race_type != "horse" and plans.kspo_round(r, calendar) is None
+        ]
+        if unknown:  # KSPO days the calendar does not know yet: ask about them first
+            calendar, _ = await learning.learn(unknown, self.parts.poller.calendar, run.collect)
         if kind == "entries":
             await run.collect([c for r in refs for c in plans.entry_calls(r.track, r.race_date, [r], calendar)])
         elif kind == "odds":

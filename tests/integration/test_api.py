@@ -126,23 +126,43 @@ async def test_trigger_schedules_counts_what_it_published(api, cfg):
     # no body: today on the producers' clock (2024-12-14 in Asia/Seoul), every configured race type
     answer = await api.post("/api/ingestion/trigger/schedules", headers=H)
     data = answer.json()["data"]
-    assert (data["collected"], data["skipped"], data["errors"]) == (10, 0, 0)  # 3 horse x 2 + 3 cycle + 1 boat
-    assert {c["messageKey"] for c in data["calls"] if c["source"] == "kspo"} == {
-        f"kspo:{t}:20241214" for t in ("gwangmyeong", "changwon", "busan_cycle", "misari")
-    }
-    assert len(await raw(cfg, "schedules")) == len(records) + data["messages"]
+    # horse: race plan + entry sheet per track (6). KSPO: the calendar is empty, so Saturday's ranks and those of the
+    # week before are asked (8 cycle, shared by the three cycle tracks: 16 skipped; 8 boat); they name Friday as
+    # round 47, day 1; the cards of rounds 47 and 48 of each cycle track (6) then hold Saturday.
+    assert (data["collected"], data["skipped"], data["errors"]) == (28, 16, 0)
+    cards = {(c["params"]["meet_nm"], c["params"]["week_tcnt"]) for c in data["calls"] if "RACE_ORGAN" in c["endpoint"]}
+    assert cards == {(m, w) for m in ("광명", "창원", "부산") for w in ("47", "48")}
+    calendar = await fetch(cfg, "SELECT track_code, race_date, year, round_no, day_no FROM kspo_calendar")
+    known = {(r["track_code"], r["race_date"]): (r["year"], r["round_no"], r["day_no"]) for r in calendar}
+    for track in ("gwangmyeong", "changwon", "busan_cycle"):
+        assert known[(track, DAY)] == (2024, 47, 2) == world_round("cycle", DAY)
+    assert ("misari", DAY) not in known and known[("misari", date(2024, 12, 12))] == world_round(
+        "boat", date(2024, 12, 12)
+    )
+    assert len(await raw(cfg, "schedules")) + len(await raw(cfg, "results")) == len(records) + data["messages"]
+
+
+def world_round(race_type: str, day: date) -> tuple[int, int, int]:
+    return World(seed=5).round_of(race_type, day)
 
 
 async def test_trigger_entries_makes_day_wide_calls_once(api, cfg):
     ids = [rid("seoul", 1), rid("seoul", 2), rid("gwangmyeong", 1, "cycle"), rid("seoul", 1)]
     data = (await api.post("/api/ingestion/trigger/entries", json={"race_ids": ids}, headers=H)).json()["data"]
-    # seoul: entry sheet + scratches for race 1, the same two calls for race 2 (skipped); gwangmyeong: one call
-    assert (data["collected"], data["skipped"], data["errors"]) == (3, 2, 0)
+    # seoul: entry sheet + scratches for race 1, the same two calls for race 2 (skipped). gwangmyeong: its day is
+    # not in the (empty) calendar: the ranks of Saturday and the week before (8), then the cards of rounds 47 and 48
+    # (2) teach it; its entry call is the card of round 47 already made (skipped)
+    assert (data["collected"], data["skipped"], data["errors"]) == (12, 3, 0)
     skipped = [c for c in data["calls"] if c["outcome"] == "skipped"]
-    assert {c["endpoint"] for c in skipped} == {"API26_2/entrySheet_2", "API9_1/raceHorseCancelInfo_1"}
+    assert sorted(c["endpoint"] for c in skipped) == [
+        "API26_2/entrySheet_2",
+        "API9_1/raceHorseCancelInfo_1",
+        "SRVC_OD_API_CRA_RACE_ORGAN/TODZ_API_CRA_RACE_ORGAN_I",
+    ]
     records = await raw(cfg, "entries")
-    assert data["messages"] == len(records)
-    assert {r.key.decode() for r in records} == {"kra:seoul:20241214", "kspo:gwangmyeong:20241214"}
+    assert {r.key.decode() for r in records} == {"kra:seoul:20241214"}
+    cards = await raw(cfg, "schedules")
+    assert {r.key.decode() for r in cards} == {"kspo:gwangmyeong:20241214"} and len(cards) == 2
 
 
 async def test_trigger_results_collects_details_only_when_final(api, cfg):

@@ -66,12 +66,15 @@ KNOWN = Calendar(
 
 
 def test_a_day_the_calendar_does_not_know_gets_only_the_questions_that_teach_it():
-    for day in (date(2024, 12, 9), date(2024, 12, 10), date(2024, 12, 13), date(2024, 12, 14), date(2024, 12, 15)):
+    for day in (date(2024, 12, 13), date(2024, 12, 14), date(2024, 12, 15)):  # after the known Wednesday, Thursday
         (call,) = plans.schedule_calls("misari", day, KNOWN)
         assert (call.endpoint, call.params) == (
             ep.BOAT_RANK.path,
             {"stnd_year": "2024", "race_day": f"{day:%Y%m%d}"},
         )
+    # before any known day: that day's ranks and those of the week before (they name the latest round)
+    asked = [c.params["race_day"] for c in plans.schedule_calls("misari", date(2024, 12, 10), KNOWN)]
+    assert asked == ["20241210", "20241209", "20241208", "20241207", "20241206", "20241205", "20241204", "20241203"]
     (wednesday,) = plans.schedule_calls("misari", date(2024, 12, 11), KNOWN)
     assert (wednesday.endpoint, wednesday.params, wednesday.key) == (
         ep.BOAT_ENTRIES.path,
@@ -90,9 +93,7 @@ def test_a_stored_race_without_its_round_and_an_unknown_day_gets_no_call():
     race = RaceRef("boat-misari-3-20241213", "boat", "misari", date(2024, 12, 13), 3,
                    datetime(2024, 12, 13, 3, tzinfo=UTC), "unknown", {})  # fmt: skip
     assert plans.result_call(race, KNOWN) is None and plans.final_odds_call(race, KNOWN) is None
-    thursday = RaceRef(
-        "boat-misari-3-20241212", "boat", "misari", date(2024, 12, 12), 3, race.post_time, "unknown", {}
-    )
+    thursday = RaceRef("boat-misari-3-20241212", "boat", "misari", date(2024, 12, 12), 3, race.post_time, "unknown", {})
     known = plans.result_call(thursday, KNOWN)
     assert known is not None and known.params == {
         "stnd_yr": "2024",

@@ -353,6 +353,43 @@ def test_boat_result_example_f():
     ]
 
 
+BOAT_PAYOFF_ROW = {
+    "race_no": "01", "pool4_val": "8.3", "pool5_val": "7.9", "week_tcnt": 5, "pool6_val": "22.2", "day_tcnt": 1,
+    "pool1_val": "1.7", "pool2_2_val": "3.9", "stnd_yr": "2026", "row_num": 1, "race_ymd": "20260128",
+    "pool2_1_val": "1.1",
+}  # fmt: skip
+
+
+def test_boat_payoff_example_f():
+    out = normalize(body([BOAT_PAYOFF_ROW]), ctx(ep.BOAT_PAYOFF.path, source="kspo"))
+    (race,) = out.races
+    assert (race.race_id, race.race_date, race.status) == ("boat-misari-1-20260128", date(2026, 1, 28), "official")
+    assert race.details == {
+        "stnd_yr": 2026, "week_tcnt": 5, "day_tcnt": 1, "row_num": 1,
+        "pool1_val": "1.7", "pool2_1_val": "1.1", "pool2_2_val": "3.9", "pool4_val": "8.3", "pool5_val": "7.9",
+        "pool6_val": "22.2",
+    }  # fmt: skip
+    assert (out.results, out.odds) == ([], [])
+
+
+# ---- KRA API160 integratedInfo, Example D (a data.go.kr-doc-style example, string-typed) -------------------------
+def test_final_dividends_example_d():
+    row = {"meet": "서울", "rcDate": "20190601", "rcNo": "1", "pool": "단승식", "chulNo": "7", "chulNo2": "0",
+           "chulNo3": "0", "odds": "2.0"}  # fmt: skip
+    (odds,) = normalize(body([row]), ctx(ep.KRA_FINAL_DIVIDENDS.path)).odds
+    assert odds.model_dump(exclude={"schema_version"}) == {
+        "race_id": "horse-seoul-1-20190601",
+        "time": datetime(2019, 6, 1, 14, 59, 59, tzinfo=UTC),  # the closing snapshot: 23:59:59 Korean time
+        "pool": "WIN",
+        "selection": "7",
+        "odds": 2.0,
+        "is_final": True,
+        "pool_total": None,
+        "popularity_rank": None,
+        "source": "kra",
+    }
+
+
 # ---- a value in an unknown format names its field ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("endpoint", "row", "field"),
