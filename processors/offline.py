@@ -42,9 +42,15 @@ def guess_endpoint(body: bytes) -> str:
 
 
 def normalize_file(
-    kind: str, path: Path, endpoint: str | None = None, key: str = "", fetched_at: datetime | None = None
+    kind: str,
+    path: Path,
+    endpoint: str | None = None,
+    key: str = "",
+    fetched_at: datetime | None = None,
+    params: dict[str, str] | None = None,
 ) -> tuple[str, Normalized]:
-    """(endpoint used, records) of a saved response."""
+    """(endpoint used, records) of a saved response; ``params`` are the request's (a boat card needs its
+    ``day_tcnt`` and a key naming the date)."""
     body = path.read_bytes()
     endpoint = endpoint or guess_endpoint(body)
     if endpoint not in NORMALIZERS:
@@ -53,5 +59,5 @@ def normalize_file(
     if found is not None and found.kind != kind and not (kind == "schedules" and found.kind == "entries"):
         raise NormalizeError(f"{endpoint} answers {found.kind}, not {kind}")
     source = found.source if found else "kra"
-    ctx = Context(source, endpoint, {}, fetched_at or datetime.now(UTC), key or path.stem)
+    ctx = Context(source, endpoint, dict(params or {}), fetched_at or datetime.now(UTC), key or path.stem)
     return endpoint, normalize(body, ctx)

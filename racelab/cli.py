@@ -162,7 +162,7 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
 def _normalize(settings: Settings, args: argparse.Namespace) -> int:
     from processors.offline import normalize_file
 
-    endpoint, records = normalize_file(args.kind, args.file, args.endpoint, args.key or "")
+    endpoint, records = normalize_file(args.kind, args.file, args.endpoint, args.key or "", params=dict(args.param))
     for topic, items in records.by_topic().items():
         for record in items:
             print(f'{{"topic": "{settings.topics.prefix}.{topic}", "record": {record.model_dump_json()}}}')
@@ -300,7 +300,22 @@ def _add_normalize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     norm.add_argument("file", type=Path)
     norm.add_argument("--endpoint", help="e.g. API214_1/RaceDetailResult_1 (guessed from the rows when omitted)")
     norm.add_argument("--key", help="message key (boat responses carry no date: kspo:misari:YYYYMMDD)")
+    norm.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_param,
+        metavar="NAME=VALUE",
+        help="a parameter of the request (repeatable; a boat card: --param day_tcnt=1)",
+    )
     norm.set_defaults(handler=_normalize)
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
