@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TextIO
 
-import orjson
-
 from producers import calls, learning, plans
 from producers.calendar import Calendar, RaceDay
-from producers.client import RawResponse
+from producers.client import RawResponse, rows_of
 from producers.collector import Collector
 from producers.state import ProducerStore
 from schemas.topics import KINDS, Kind
@@ -63,24 +61,12 @@ def job_id(start: date, end: date, kinds: Sequence[str], tracks: Sequence[str]) 
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _rows(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for page in pages:
-        try:
-            items = orjson.loads(page.body)["response"]["body"]["items"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            continue
-        item = items.get("item") if isinstance(items, dict) else None
-        rows.extend(r for r in (item if isinstance(item, list) else [item]) if isinstance(r, dict))
-    return rows
-
-
 def race_numbers(track: str, day: date, pages: Sequence[RawResponse], known: RaceDay | None = None) -> list[int]:
     """Race numbers of one track and day, read from its schedule answer (a boat day: the rows of its day of round)."""
     race_type = race_type_of(track)
     numbers: set[int] = set()
     day_no = known.day_no if known is not None else 0
-    for row in _rows(pages):
+    for row in rows_of(pages):
         if race_type == "horse":
             value = row.get("rcNo")
         elif race_type == "cycle":

@@ -15,9 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import orjson
-
-from producers.client import RawResponse
+from producers.client import RawResponse, rows_of
 from schemas import endpoints as ep
 from schemas.tracks import by_spelling
 
@@ -46,18 +44,6 @@ _TEACHERS: dict[str, tuple[str, str, str, str, str | None]] = {
 TEACHING_ENDPOINTS = frozenset(_TEACHERS)
 
 
-def _rows(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for page in pages:
-        try:
-            items = orjson.loads(page.body)["response"]["body"]["items"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            continue
-        item = items.get("item") if isinstance(items, dict) else None
-        rows.extend(r for r in (item if isinstance(item, list) else [item]) if isinstance(r, dict))
-    return rows
-
-
 def _number(value: object) -> int | None:
     text = str(value).strip() if value is not None else ""
     return int(text) if text.isdigit() else None
@@ -82,7 +68,7 @@ def learned(endpoint: str, pages: Sequence[RawResponse]) -> list[RaceDay]:
     date_field, year_field, round_field, day_field, track_field = fields
     race_type = ep.BY_PATH[endpoint].race_type
     found: set[RaceDay] = set()
-    for row in _rows(pages):
+    for row in rows_of(pages):
         day = _day(row.get(date_field))
         year, round_no, day_no = (_number(row.get(f)) for f in (year_field, round_field, day_field))
         if track_field is None:

@@ -16,12 +16,13 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Self
 
 import httpx
+import orjson
 
 from producers.calls import Call
 from producers.errors import (
@@ -75,6 +76,19 @@ class RawResponse:
     item_count: int
     attempts: int
     elapsed_s: float
+
+
+def rows_of(pages: Sequence[RawResponse]) -> list[dict[str, object]]:
+    """The item rows of JSON pages (a single row comes as an object); pages that are not JSON give none."""
+    rows: list[dict[str, object]] = []
+    for page in pages:
+        try:
+            items = orjson.loads(page.body)["response"]["body"]["items"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+        item = items.get("item") if isinstance(items, dict) else None
+        rows.extend(r for r in (item if isinstance(item, list) else [item]) if isinstance(r, dict))
+    return rows
 
 
 def public_params(params: Mapping[str, object]) -> dict[str, str]:

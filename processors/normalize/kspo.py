@@ -292,6 +292,23 @@ def _results_and_odds(rid: str, day: date, row: Row, ctx: Context, pools: dict[s
     return {"results": results, "odds": odds}
 
 
+def _official_race(
+    race_type: str, track: str, day: date, no: int, ctx: Context, details: dict[str, Any]
+) -> dict[str, Any]:
+    """The race of a KSPO row that says the race was run (a result, a rank, a payoff): official."""
+    return {
+        "race_id": race_id(race_type, track, no, day),
+        "race_type": race_type,
+        "track_code": track,
+        "race_date": day,
+        "race_no": no,
+        "status": "official",
+        "source": "kspo",
+        "source_fetched_at": ctx.fetched_at,
+        "details": details,
+    }
+
+
 def _official(
     rows: list[Row],
     ctx: Context,
@@ -309,19 +326,7 @@ def _official(
         part = _results_and_odds(rid, day, row, ctx, pools)
         out["results"] += part["results"]
         out["odds"] += part["odds"]
-        out["races"].append(
-            {
-                "race_id": rid,
-                "race_type": race_type,
-                "track_code": track,
-                "race_date": day,
-                "race_no": no,
-                "status": "official",
-                "source": "kspo",
-                "source_fetched_at": ctx.fetched_at,
-                "details": _round(row) | kept(row, typed),
-            }
-        )
+        out["races"].append(_official_race(race_type, track, day, no, ctx, _round(row) | kept(row, typed)))
     return out
 
 
@@ -361,20 +366,7 @@ def _ranks(rows: list[Row], ctx: Context, race_type: str, endpoint: str, track_f
             "week_tcnt": f.required("tms"),
             "day_tcnt": f.required("day_ord"),
         }
-        races.setdefault(
-            rid,
-            {
-                "race_id": rid,
-                "race_type": race_type,
-                "track_code": track,
-                "race_date": day,
-                "race_no": no,
-                "status": "official",
-                "source": "kspo",
-                "source_fetched_at": ctx.fetched_at,
-                "details": round_of,
-            },
-        )
+        races.setdefault(rid, _official_race(race_type, track, day, no, ctx, round_of))
         ranks.append(
             {
                 "race_id": rid,
@@ -410,19 +402,7 @@ def boat_payoff(rows: list[Row], ctx: Context) -> Out:
         for name in PAYOFF_VALUES:
             f.number(name)  # readable, or the message goes to the DLQ naming the field
         day, no = f.date("race_ymd"), _race_no(row)
-        races.append(
-            {
-                "race_id": race_id("boat", "misari", no, day),
-                "race_type": "boat",
-                "track_code": "misari",
-                "race_date": day,
-                "race_no": no,
-                "status": "official",
-                "source": "kspo",
-                "source_fetched_at": ctx.fetched_at,
-                "details": _round(row) | kept(row, typed),
-            }
-        )
+        races.append(_official_race("boat", "misari", day, no, ctx, _round(row) | kept(row, typed)))
     return {"races": races}
 
 
