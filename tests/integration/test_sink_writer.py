@@ -257,3 +257,58 @@ async def test_the_day_rollup_counts_each_inserted_snapshot_once_whatever_the_or
     assert [tuple(r) for r in kept] == [tuple(r) for r in computed]
     assert sum(r["snapshots"] for r in kept) == stored[0] > 0
     assert any(r["open_odds"] != r["close_odds"] for r in kept)  # the live prices moved between snapshots
+
+
+async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(settings: Settings, tmp_path):
+    """A database at version 0008 with results written by version 1 records: 0009-0011 add columns and tables, the
+    rows keep every value, and a version 2 write of the same runner fills the new columns."""
+    import shutil
+
+    from sinks.migrate import MIGRATIONS_DIR, migrate
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name[:4] <= "0008":
+            shutil.copy(path, old / path.name)
+    await migrate(settings.database, old)
+    conn = await connect(settings.database)
+    try:
+        await conn.execute(
+            "INSERT INTO results (race_id, entry_no, finish_position, status, finish_time_s, participant_id, "
+            "participant_name, is_final, details, source) VALUES ('horse-busan-1-20250523', 10, 1, 'finished', 75.4, "
+            "'0051228', '올라운드원', false, '{\"wgHr\": \"511(+2)\"}', 'kra')"
+        )
+        before = dict(await conn.fetchrow("SELECT * FROM results"))
+        applied = await migrate(settings.database)
+        assert [m.version for m in applied] == ["0009", "0010", "0011"]
+        after = dict(await conn.fetchrow("SELECT * FROM results"))
+        assert {k: after[k] for k in before} == before  # every old value kept
+        assert after["body_weight_kg"] is None and after["sectionals"] is None  # the new columns start empty
+        assert await conn.fetchval("SELECT name_ko FROM tracks WHERE code = 'yeongcheon'") == "영천"
+        for table in ("race_ranks", "kspo_calendar"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+        newer = ResultRecord(
+            race_id="horse-busan-1-20250523",
+            entry_no=10,
+            finish_position=1,
+            status="finished",
+            participant_name="올라운드원",
+            body_weight_kg=511,
+            body_weight_delta=2,
+            is_final=False,
+            source="kra",
+            source_fetched_at=T0,
+        )
+        w = TimescaleWriter(settings.database)
+        try:
+            assert not (await w.write(rows_of_record(newer, newer))).rejected
+        finally:
+            await w.stop()
+        row = await conn.fetchrow(
+            "SELECT finish_time_s, participant_id, body_weight_kg, body_weight_delta FROM results"
+        )
+        assert tuple(row) == (pytest.approx(75.4), "0051228", 511, 2)  # old values kept, new ones filled
+    finally:
+        await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
+        await conn.close()
