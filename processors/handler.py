@@ -22,7 +22,7 @@ from runtime.delivery import Delivery, Outgoing
 from runtime.metrics import ProcessorMetrics
 from schemas.dlq import Stage, dlq_headers
 from schemas.raw import RawHeaders
-from schemas.records import odds_messages
+from schemas.records import message_key, odds_messages
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class BatchHandler:
                     outgoing += [(topic, rid.encode(), value, None) for rid, value in odds_messages(items)]
                 else:
                     for record in items:
-                        outgoing.append((topic, record.race_id.encode(), record.model_dump_json().encode(), None))
+                        outgoing.append((topic, message_key(record).encode(), record.model_dump_json().encode(), None))
                 result.records += len(items)
                 result.records_by_name[name] = result.records_by_name.get(name, 0) + len(items)
         return outgoing, result

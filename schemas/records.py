@@ -4,7 +4,8 @@ Every message on ``racelab.races|entries|results`` is the JSON of one record mod
 ``schema_version``. A message on ``racelab.odds`` is an :class:`OddsBoard`: every price of one race at one time (one
 snapshot), because odds arrive as whole boards and a per-price message costs more than the price itself; each price
 plus the board's fields is one row of ``odds_snapshots`` (:meth:`OddsBoard.records`). ``racelab.results`` also
-carries the KSPO finishers by racer (:class:`RankRecord`), which the sink joins to the cards.
+carries the KSPO finishers by racer (:class:`RankRecord`), which the sink joins to the cards, and ``racelab.races``
+the KSPO cycle payoffs (:class:`PayoffRecord`), which the sink attaches to their race.
 
 Versions: 1 was the first. 2 adds fields only (the race's conditions, prizes, weather and going; a result's
 trainer, owner, weights, rating, equipment, sectional times and positions): a version 1 message still reads as
@@ -264,7 +265,41 @@ class RankRecord(_Record):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord | RankRecord
+class PayoffRecord(BaseModel):
+    """A KSPO cycle payoff row (table ``kspo_payoffs``): one race's dividends as plain numbers, placed by date, round,
+    day of round and race number but not by track (the rows do not name it). The sink attaches its fields to the
+    details of the one cycle race of that date, round, day and number; when several tracks ran such a race, it is a
+    dead letter, never a guess. Keyed ``kspo:cycle:YYYYMMDD`` on ``racelab.races``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    race_type: Literal["cycle", "boat"]
+    race_date: date
+    race_no: int = Field(gt=0, lt=100)
+    year: int = Field(gt=1900)
+    round_no: int = Field(gt=0)
+    day_no: int = Field(gt=0)
+    track_code: str | None = None
+    source: Source
+    source_fetched_at: AwareDatetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"kspo:{self.race_type}:{self.race_date:%Y%m%d}"
+
+
+Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord | RankRecord | PayoffRecord
+
+
+def message_key(record: BaseModel) -> str:
+    """The key of a record's message: its race id, or the day key of a record not placed on one race."""
+    if isinstance(record, PayoffRecord):
+        return record.key
+    return str(getattr(record, "race_id", ""))
+
+
 MODEL_OF_TOPIC: dict[str, type[_Record]] = {
     "races": RaceRecord,
     "entries": EntryRecord,
@@ -272,19 +307,21 @@ MODEL_OF_TOPIC: dict[str, type[_Record]] = {
     "results": ResultRecord,
 }
 """The main model of each normalized topic."""
-MODELS_OF_TOPIC: dict[str, tuple[type[_Record], ...]] = {**{t: (m,) for t, m in MODEL_OF_TOPIC.items()}}
+MODELS_OF_TOPIC: dict[str, tuple[type[BaseModel], ...]] = {**{t: (m,) for t, m in MODEL_OF_TOPIC.items()}}
 MODELS_OF_TOPIC["results"] = (ResultRecord, RankRecord)
+MODELS_OF_TOPIC["races"] = (RaceRecord, PayoffRecord)
 MESSAGE_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "races": TypeAdapter(RaceRecord),
+    "races": TypeAdapter(RaceRecord | PayoffRecord),
     "entries": TypeAdapter(EntryRecord),
     "odds": TypeAdapter(OddsBoard),
     "results": TypeAdapter(ResultRecord | RankRecord),
 }
 """Reads a message of a topic: ``racelab.results`` carries results by entry and KSPO ranks by racer (told apart by
-their fields: a rank has ``racer_id`` and no ``entry_no``)."""
+their fields: a rank has ``racer_id`` and no ``entry_no``); ``racelab.races`` races and KSPO cycle payoffs (a payoff
+has ``round_no`` and no ``race_id``)."""
 
 
-def read_message(topic: str, value: bytes) -> _Record:
+def read_message(topic: str, value: bytes) -> BaseModel:
     """The record of one normalized message, validated (``ValueError`` when it fits no model of its topic)."""
-    record: _Record = MESSAGE_ADAPTERS[topic].validate_json(value)
+    record: BaseModel = MESSAGE_ADAPTERS[topic].validate_json(value)
     return record

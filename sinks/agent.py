@@ -117,6 +117,7 @@ class SinkApp:
         dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
         unmatched = self.writer.take_unmatched()
         dead += [self._unmatched_letter(rank) for rank in unmatched]
+
         if dead:
             await self.output.deliver(dead)
             for topic, *_ in dead:

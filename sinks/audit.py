@@ -8,7 +8,8 @@ Each rule is one SQL query over the races of a date range and returns its violat
 - ``win_dividend``: the winner's win odds equal the final WIN odds of its number;
 - ``field_size``: a race's declared field size equals the runners on its entry sheet;
 - ``finisher_results``: an official race has a result for every runner that was not scratched;
-- ``race_day``: no race on a weekday its track does not race on (tracks with known race days only).
+- ``race_day``: no race on a weekday its track does not race on (tracks with known race days only);
+- ``payoff_placed``: every KSPO cycle payoff (its rows name no track) fits exactly one stored race.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import date, timedelta
 from schemas import race_ids
 from schemas.timezones import kst_midnight
 from schemas.tracks import TRACKS
+from sinks.payoffs import UNPLACED_SQL
 from sinks.queries.base import Executor
 
 # Races of the range: every rule reads only these ($1, $2 = first and last race date).
@@ -134,6 +136,7 @@ RULES: tuple[Rule, ...] = (
           AND NOT extract(isodow FROM r.race_date)::int = ANY({_weekday_cases()})
         """,
     ),
+    Rule("payoff_placed", "every cycle payoff fits exactly one race", UNPLACED_SQL),
 )
 RULE_NAMES = tuple(rule.name for rule in RULES)
 

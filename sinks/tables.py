@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from schemas.records import EntryRecord, OddsBoard, OddsRecord, RaceRecord, RankRecord, ResultRecord
+from schemas.records import EntryRecord, OddsBoard, OddsRecord, PayoffRecord, RaceRecord, RankRecord, ResultRecord
 
 MESSAGE_FIELDS = frozenset({"schema_version"})
 MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
@@ -22,6 +22,7 @@ MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
     "results": ResultRecord,
     "odds_snapshots": OddsRecord,
     "race_ranks": RankRecord,
+    "kspo_payoffs": PayoffRecord,
 }
 ORDER = tuple(MODEL_OF_TABLE)  # races first: the others reference them
 TABLE_OF_MODEL: dict[type[BaseModel], str] = {model: table for table, model in MODEL_OF_TABLE.items()}
@@ -58,11 +59,18 @@ KEYS: dict[str, tuple[str, ...]] = {
     "results": ("race_id", "entry_no"),
     "odds_snapshots": ("race_id", "pool", "selection", "time"),
     "race_ranks": ("race_id", "racer_id"),
+    "kspo_payoffs": ("race_type", "race_date", "race_no", "year", "round_no", "day_no"),
 }
 RANKED_STATUS = ("races", "entries")  # results: the newer version's status wins (a correction may go either way)
 STATUS_ORDER: dict[str, tuple[str, ...]] = {
     table: get_args(MODEL_OF_TABLE[table].model_fields["status"].annotation) for table in RANKED_STATUS
 }
-VERSIONED = ("races", "entries", "results", "race_ranks")  # rows with ``source_fetched_at``: the newer version wins
-RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items()}
+VERSIONED = (
+    "races",
+    "entries",
+    "results",
+    "race_ranks",
+    "kspo_payoffs",
+)  # rows with ``source_fetched_at``: the newer version wins
+RACE_ID_INDEX = {table: cols.index("race_id") for table, cols in COLUMNS.items() if "race_id" in cols}
 FETCHED_AT_INDEX = {table: COLUMNS[table].index("source_fetched_at") for table in VERSIONED}

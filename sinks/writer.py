@@ -25,6 +25,7 @@ from runtime.pgerrors import is_unavailable
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
 from schemas.errors import DatabaseUnavailable
+from sinks import payoffs
 from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
@@ -112,7 +113,13 @@ class TimescaleWriter:
         by_table: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             by_table.setdefault(row.table, []).append(row.values)
-        referenced = sorted({row.values[RACE_ID_INDEX[row.table]] for row in rows if row.table != "races"})
+        referenced = sorted(
+            {
+                row.values[RACE_ID_INDEX[row.table]]
+                for row in rows
+                if row.table != "races" and row.table in RACE_ID_INDEX
+            }
+        )
         placeholders = placeholder_arrays(referenced) if referenced else None
         written: dict[str, int] | None = None
         unmatched: list[UnmatchedRank] = []
@@ -148,6 +155,10 @@ class TimescaleWriter:
                     status = await conn.execute(JOIN_SQL, races)
                     written["results"] = written.get("results", 0) + int(status.rsplit(" ", 1)[-1])
                     unmatched += unmatched_of(await conn.fetch(UNMATCHED_SQL, races))
+                days = payoffs.payoff_days(by_table)
+                if days:
+                    status = await conn.execute(payoffs.ATTACH_SQL, days)
+                    written["races"] = written.get("races", 0) + int(status.rsplit(" ", 1)[-1])
                 return written
         except asyncpg.InterfaceError as exc:
             if conn.is_closed():  # the server ended the connection before or during the call

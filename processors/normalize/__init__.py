@@ -18,7 +18,7 @@ from processors.errors import NormalizeError, ValidationFailed
 from processors.normalize import kra, kspo
 from processors.normalize.common import Context, Row, items
 from schemas import endpoints as ep
-from schemas.records import EntryRecord, OddsRecord, RaceRecord, RankRecord, ResultRecord
+from schemas.records import EntryRecord, OddsRecord, PayoffRecord, RaceRecord, RankRecord, ResultRecord
 
 Normalizer = Callable[[list[Row], Context], dict[str, list[dict[str, Any]]]]
 NORMALIZERS: dict[str, Normalizer] = {
@@ -32,7 +32,7 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.CYCLE_ENTRIES.path: kspo.cycle_entries,
     ep.CYCLE_RESULT.path: kspo.cycle_result,
     ep.CYCLE_RANK.path: kspo.cycle_rank,
-    ep.CYCLE_PAYOFF.path: kspo.no_records,
+    ep.CYCLE_PAYOFF.path: kspo.cycle_payoff,
     ep.BOAT_ENTRIES.path: kspo.boat_entries,
     ep.BOAT_RESULT.path: kspo.boat_result,
     ep.BOAT_RANK.path: kspo.boat_rank,
@@ -41,7 +41,7 @@ NORMALIZERS: dict[str, Normalizer] = {
 TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
 """Per endpoint: the published fields held in typed columns (``topic.column``); the others are kept in ``details``."""
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "races": TypeAdapter(list[RaceRecord]),
+    "races": TypeAdapter(list[RaceRecord | PayoffRecord]),
     "entries": TypeAdapter(list[EntryRecord]),
     "odds": TypeAdapter(list[OddsRecord]),
     "results": TypeAdapter(list[ResultRecord | RankRecord]),
@@ -52,7 +52,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
 class Normalized:
     """The records of one raw message, by normalized topic."""
 
-    races: list[RaceRecord] = field(default_factory=list)
+    races: list[RaceRecord | PayoffRecord] = field(default_factory=list)
     entries: list[EntryRecord] = field(default_factory=list)
     odds: list[OddsRecord] = field(default_factory=list)
     results: list[ResultRecord | RankRecord] = field(default_factory=list)

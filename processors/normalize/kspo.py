@@ -3,7 +3,8 @@
 Final odds of KSPO races come from the result APIs, whose dividend texts name the winning combination
 (``"(2-7-5)3.4"``, ``"①-②-⑥3.4"``). The PAYOFF APIs repeat the same values without saying which runners they
 belong to: a boat payoff marks its race official and keeps every field in the race's details; the cycle payoff
-rows do not name their track (the call asks for a day of every track), so they are kept on the raw topic only.
+rows do not name their track (the call asks for a day of every track): they become
+:class:`~schemas.records.PayoffRecord` s, which the sink attaches to the one race they can belong to.
 The RANK APIs give every finisher by racer id and name, without the entry number: they become
 :class:`~schemas.records.RankRecord` s, which the sink joins to the cards by name.
 """
@@ -84,6 +85,14 @@ TYPED: dict[str, dict[str, str]] = {
     },
 }
 PAYOFF_VALUES = ("pool1_val", "pool2_1_val", "pool2_2_val", "pool4_val", "pool5_val", "pool6_val")
+TYPED[ep.CYCLE_PAYOFF.path] = {
+    "stnd_yr": "races.year",
+    "week_tcnt": "races.round_no",
+    "day_tcnt": "races.day_no",
+    "race_no": "races.race_no",
+    "race_ymd": "races.race_date",
+    "meet_nm": "races.track_code",  # not in the real rows
+}
 TYPED[ep.BOAT_PAYOFF.path] = dict.fromkeys(ROUND_FIELDS, "races.details") | {
     "race_ymd": "races.race_date",
     "race_no": "races.race_no",
@@ -406,11 +415,28 @@ def boat_payoff(rows: list[Row], ctx: Context) -> Out:
     return {"races": races}
 
 
-def no_records(rows: list[Row], ctx: Context) -> Out:
-    """The cycle PAYOFF: validated as readable, kept raw; its rows do not name their track (see the module
-    docstring), so they cannot be placed on a race."""
+def cycle_payoff(rows: list[Row], ctx: Context) -> Out:
+    """SRVC_OD_API_CRA_PAYOFF: the dividends of a day's races as plain numbers (``race_ymd`` "20260102"), without
+    the track: :class:`~schemas.records.PayoffRecord` s, which the sink attaches to their race."""
+    typed = TYPED[ep.CYCLE_PAYOFF.path]
+    payoffs = []
     for row in rows:
         f = Fields(row)
         for name in PAYOFF_VALUES:
-            f.number(name)
-    return {}
+            f.number(name)  # readable, or the message goes to the DLQ naming the field
+        named = f.text("meet_nm")
+        payoffs.append(
+            {
+                "race_type": "cycle",
+                "race_date": f.date("race_ymd"),
+                "race_no": _race_no(row),
+                "year": f.required("stnd_yr"),
+                "round_no": f.required("week_tcnt"),
+                "day_no": f.required("day_tcnt"),
+                "track_code": f.read("meet_nm", track_code) if named is not None else None,
+                "source": "kspo",
+                "source_fetched_at": ctx.fetched_at,
+                "details": kept(row, typed),
+            }
+        )
+    return {"races": payoffs}

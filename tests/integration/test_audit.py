@@ -53,6 +53,7 @@ EXPECTED = [
     Violation("field_size", "horse-seoul-5-20241214", "field size 5, 4 runners on the entry sheet"),
     Violation("finisher_results", "cycle-gwangmyeong-10-20241214", "1 of 4 runners without a result (#4)"),
     Violation("race_day", "horse-seoul-1-20241216", "seoul races on Monday"),
+    Violation("payoff_placed", "kspo:cycle:20241214#10", "payoff of race 10 of round 1 day 1 fits 0 races"),
 ]
 
 
@@ -81,6 +82,12 @@ async def _write(conn: asyncpg.Connection) -> None:
                 "VALUES ($1, $2, 'WIN', $3, $4, true, $5)",
                 CLOSE, rid, str(entry), odds, source,
             )  # fmt: skip
+    # a cycle payoff (no track) whose round and day no stored race has
+    await conn.execute(
+        "INSERT INTO kspo_payoffs (race_type, race_date, race_no, year, round_no, day_no, source) "
+        "VALUES ('cycle', $1, 10, 2024, 1, 1, 'kspo')",
+        SAT,
+    )
 
 
 @pytest.fixture
@@ -120,7 +127,7 @@ async def test_cli_lists_violations_and_exits_non_zero(audited: Settings):
     lines = out.splitlines()
     assert lines[0].split() == ["rule", "race_id", "detail"]
     assert [line.split()[:2] for line in lines[1:]] == [[v.rule, v.race_id] for v in EXPECTED]
-    assert "auditing races from 2024-12-14 to 2024-12-16" in err and "6 violation(s)" in err
+    assert "auditing races from 2024-12-14 to 2024-12-16" in err and "7 violation(s)" in err
     assert "  finish_times           1  finish times non-decreasing with position\n" in err
 
     code, out, err = await racelab_audit(audited, "--from", "2024-12-15", "--to", "2024-12-15")

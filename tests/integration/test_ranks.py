@@ -165,3 +165,44 @@ async def test_racer_stats_count_every_finish(settings: Settings, writer: Timesc
     out, err = await done.communicate()
     assert done.returncode == 0, err.decode()
     assert orjson.loads(out)["starts"] == starts
+
+
+def payoff_rows(races, year: int, rnd: int, day_no: int, named: bool) -> list:
+    """The cycle payoff of a day; the real rows name no track (the simulator adds ``meet_nm``)."""
+    rows = render_kspo.cycle_payoff_rows(races, year, rnd, day_no)
+    return rows if named else [{k: v for k, v in row.items() if k != "meet_nm"} for row in rows]
+
+
+@pytest.mark.parametrize("payoff_first", [True, False], ids=["payoff-first", "card-first"])
+async def test_a_payoff_joins_the_one_race_it_fits(settings: Settings, writer: TimescaleWriter, payoff_first: bool):
+    """One cycle track on the day: a payoff without a track fits one race; its fields land in the race's details."""
+    races = [r for r in WORLD.races("gwangmyeong", SAT)[:2] if not r.cancelled]
+    year, rnd, day_no = WORLD.round_of("cycle", SAT)
+    card = rows_of(ep.CYCLE_ENTRIES.path, render_kspo.cycle_entry_rows(races, year, rnd, day_no))
+    payoff = rows_of(ep.CYCLE_PAYOFF.path, payoff_rows(races, year, rnd, day_no, named=False))
+    for batch in [payoff, card] if payoff_first else [card, payoff]:
+        assert not (await writer.write(batch)).rejected
+    stored = dict(await fetch(settings, "SELECT race_id, details->>'pool1_val' FROM races WHERE status = 'official'"))
+    expected = {r.race_id: str(r.final_odds()[("WIN", r.winning()["WIN"][0])]) for r in races}
+    assert stored == expected
+
+
+async def test_a_payoff_that_fits_races_of_several_tracks_is_not_attached(settings: Settings, writer: TimescaleWriter):
+    from sinks.audit import audit
+
+    year, rnd, day_no = WORLD.round_of("cycle", SAT)
+    both = [WORLD.races(t, SAT)[0] for t in ("gwangmyeong", "changwon")]  # race 1 of two tracks, same round and day
+    card = rows_of(ep.CYCLE_ENTRIES.path, render_kspo.cycle_entry_rows(both, year, rnd, day_no))
+    payoff = rows_of(ep.CYCLE_PAYOFF.path, payoff_rows(both[:1], year, rnd, day_no, named=False))
+    for batch in (card, payoff):
+        assert not (await writer.write(batch)).rejected
+    assert await fetch(settings, "SELECT count(*) FROM races WHERE details ? 'pool1_val'") == [(0,)]
+    conn = await connect(settings.database)
+    try:
+        (found,) = await audit(conn, SAT, SAT)
+    finally:
+        await conn.close()
+    assert (found.rule, found.race_id) == ("payoff_placed", f"kspo:cycle:{SAT:%Y%m%d}#1")
+    assert found.detail == (
+        f"payoff of race 1 of round {rnd} day {day_no} fits 2 races: {both[1].race_id}, {both[0].race_id}"
+    )
