@@ -12,6 +12,8 @@ from schemas import endpoints as ep
 
 # (field that only this endpoint's rows carry, endpoint); the first match wins.
 SIGNATURES: tuple[tuple[str, str], ...] = (
+    ("faHrNo", ep.KRA_HORSE_INFO.path),
+    ("debut", ep.KRA_JOCKEY_INFO.path),
     ("poolTotal", ep.LIVE_ODDS_PATH),
     ("pool", ep.KRA_FINAL_DIVIDENDS.path),
     ("finalBit", ep.KRA_RACE_RESULT_TOTAL.path),

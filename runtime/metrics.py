@@ -27,7 +27,7 @@ from schemas.topics import KINDS, NORMALIZED_NAME
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SOURCES: tuple[str, ...] = get_args(Source)
 NORMALIZED = tuple(NORMALIZED_NAME.values())
-TABLES = ("races", "entries", "results", "odds_snapshots", "race_ranks", "kspo_payoffs")
+TABLES = ("races", "entries", "results", "odds_snapshots", "race_ranks", "kspo_payoffs", "horses", "jockeys")
 PROCESSOR_STAGES = ("decode", "validate", "normalize")
 
 

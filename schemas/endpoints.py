@@ -38,6 +38,9 @@ KRA_RACE_RESULT = Endpoint(
 KRA_RACE_RESULT_TOTAL = Endpoint(
     "kra_race_result_total", "kra", "API299/Race_Result_total", "results", "horse", "경주결과종합 (result summary)"
 )
+# Profiles (read when published to the raw topics, e.g. saved responses or a replay; no poll calls them yet).
+KRA_HORSE_INFO = Endpoint("kra_horse_info", "kra", "API8_2/raceHorseInfo_2", "entries", "horse", "경주마 상세정보")
+KRA_JOCKEY_INFO = Endpoint("kra_jockey_info", "kra", "API12_1/jockeyInfo_1", "entries", "horse", "기수 정보")
 
 CYCLE_ENTRIES = Endpoint(
     "cycle_entries", "kspo", "SRVC_OD_API_CRA_RACE_ORGAN/TODZ_API_CRA_RACE_ORGAN_I", "entries", "cycle", "경륜 출주표"
@@ -70,6 +73,8 @@ ALL_ENDPOINTS: tuple[Endpoint, ...] = (
     KRA_FINAL_DIVIDENDS,
     KRA_RACE_RESULT,
     KRA_RACE_RESULT_TOTAL,
+    KRA_HORSE_INFO,
+    KRA_JOCKEY_INFO,
     CYCLE_ENTRIES,
     CYCLE_RESULT,
     CYCLE_RANK,

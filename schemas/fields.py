@@ -49,6 +49,17 @@ KRA_RACE_PLAN_FIELDS: tuple[str, ...] = (
 KRA_SCRATCH_FIELDS: tuple[str, ...] = ("meet", "rcDate", "rcNo", "chulNo", "hrNo", "hrName", "cancelReason")
 KRA_DIVIDEND_FIELDS: tuple[str, ...] = ("meet", "rcDate", "rcNo", "pool", "chulNo", "chulNo2", "chulNo3", "odds")
 
+# The keys of the real profile samples (reference/samples/kra_api8_2_response.json, kra_api12_response.json).
+KRA_HORSE_FIELDS: tuple[str, ...] = (
+    "meet", "hrNo", "hrName", "name", "sex", "birthday", "rank", "rating", "faHrNo", "faHrName", "moHrNo", "moHrName",
+    "trNo", "trName", "owNo", "owName", "hrLastAmt", "chaksunT", "rcCntT", "ord1CntT", "ord2CntT", "ord3CntT",
+    "rcCntY", "ord1CntY", "ord2CntY", "ord3CntY",
+)  # fmt: skip
+KRA_JOCKEY_FIELDS: tuple[str, ...] = (
+    "meet", "jkNo", "jkName", "age", "birthday", "debut", "part", "spDate", "wgPart", "wgOther",
+    "rcCntT", "ord1CntT", "ord2CntT", "ord3CntT", "rcCntY", "ord1CntY", "ord2CntY", "ord3CntY",
+)  # fmt: skip
+
 CYCLE_ENTRY_FIELDS: tuple[str, ...] = (
     "stnd_yr", "week_tcnt", "day_tcnt", "race_ymd", "meet_nm", "race_no", "back_no", "racer_nm", "racer_age",
     "period_no", "racer_grd_cd", "racer_grd_bef_cd", "racer_grd_cur_cd", "gear_rate", "rec_200m_scr", "win_rate",
@@ -91,6 +102,8 @@ PUBLISHED: dict[str, tuple[str, ...]] = {
     ep.KRA_FINAL_DIVIDENDS.path: KRA_DIVIDEND_FIELDS,
     ep.KRA_RACE_RESULT.path: KRA_RESULT_FIELDS,
     ep.KRA_RACE_RESULT_TOTAL.path: KRA_RESULT_FIELDS + KRA_RESULT_TOTAL_ONLY,
+    ep.KRA_HORSE_INFO.path: KRA_HORSE_FIELDS,
+    ep.KRA_JOCKEY_INFO.path: KRA_JOCKEY_FIELDS,
     ep.CYCLE_ENTRIES.path: CYCLE_ENTRY_FIELDS,
     ep.CYCLE_RESULT.path: CYCLE_RESULT_FIELDS,
     ep.CYCLE_RANK.path: CYCLE_RANK_FIELDS,

@@ -290,12 +290,62 @@ class PayoffRecord(BaseModel):
         return f"kspo:{self.race_type}:{self.race_date:%Y%m%d}"
 
 
-Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord | RankRecord | PayoffRecord
+class _Profile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    track_code: str | None = None
+    source: Source
+    source_fetched_at: AwareDatetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class HorseRecord(_Profile):
+    """A horse's profile (KRA API8_2, table ``horses``), keyed ``kra:horse:{horse_id}`` on ``racelab.entries``.
+    The career counters are a snapshot of the day it was fetched (kept in ``details``, not for past races)."""
+
+    horse_id: str = Field(min_length=1)
+    name: str
+    sex: str | None = None
+    birth_date: date | None = None
+    origin: str | None = None
+    grade: str | None = None
+    rating: int | None = None
+    sire_id: str | None = None
+    sire_name: str | None = None
+    dam_id: str | None = None
+    dam_name: str | None = None
+    trainer_id: str | None = None
+    trainer_name: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    career_prize_krw: int | None = None  # as of the fetch
+
+    @property
+    def key(self) -> str:
+        return f"kra:horse:{self.horse_id}"
+
+
+class JockeyRecord(_Profile):
+    """A jockey's profile (KRA API12_1, table ``jockeys``), keyed ``kra:jockey:{jockey_id}`` on ``racelab.entries``."""
+
+    jockey_id: str = Field(min_length=1)
+    name: str
+    age: int | None = None
+    birth_date: date | None = None
+    debut_date: date | None = None
+
+    @property
+    def key(self) -> str:
+        return f"kra:jockey:{self.jockey_id}"
+
+
+Record = RaceRecord | EntryRecord | OddsRecord | ResultRecord | RankRecord | PayoffRecord | HorseRecord | JockeyRecord
 
 
 def message_key(record: BaseModel) -> str:
     """The key of a record's message: its race id, or the day key of a record not placed on one race."""
-    if isinstance(record, PayoffRecord):
+    if isinstance(record, PayoffRecord | HorseRecord | JockeyRecord):
         return record.key
     return str(getattr(record, "race_id", ""))
 
@@ -310,9 +360,10 @@ MODEL_OF_TOPIC: dict[str, type[_Record]] = {
 MODELS_OF_TOPIC: dict[str, tuple[type[BaseModel], ...]] = {**{t: (m,) for t, m in MODEL_OF_TOPIC.items()}}
 MODELS_OF_TOPIC["results"] = (ResultRecord, RankRecord)
 MODELS_OF_TOPIC["races"] = (RaceRecord, PayoffRecord)
+MODELS_OF_TOPIC["entries"] = (EntryRecord, HorseRecord, JockeyRecord)
 MESSAGE_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "races": TypeAdapter(RaceRecord | PayoffRecord),
-    "entries": TypeAdapter(EntryRecord),
+    "entries": TypeAdapter(EntryRecord | HorseRecord | JockeyRecord),
     "odds": TypeAdapter(OddsBoard),
     "results": TypeAdapter(ResultRecord | RankRecord),
 }

@@ -13,7 +13,17 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from schemas.records import EntryRecord, OddsBoard, OddsRecord, PayoffRecord, RaceRecord, RankRecord, ResultRecord
+from schemas.records import (
+    EntryRecord,
+    HorseRecord,
+    JockeyRecord,
+    OddsBoard,
+    OddsRecord,
+    PayoffRecord,
+    RaceRecord,
+    RankRecord,
+    ResultRecord,
+)
 
 MESSAGE_FIELDS = frozenset({"schema_version"})
 MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
@@ -23,6 +33,8 @@ MODEL_OF_TABLE: dict[str, type[BaseModel]] = {
     "odds_snapshots": OddsRecord,
     "race_ranks": RankRecord,
     "kspo_payoffs": PayoffRecord,
+    "horses": HorseRecord,
+    "jockeys": JockeyRecord,
 }
 ORDER = tuple(MODEL_OF_TABLE)  # races first: the others reference them
 TABLE_OF_MODEL: dict[type[BaseModel], str] = {model: table for table, model in MODEL_OF_TABLE.items()}
@@ -60,6 +72,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "odds_snapshots": ("race_id", "pool", "selection", "time"),
     "race_ranks": ("race_id", "racer_id"),
     "kspo_payoffs": ("race_type", "race_date", "race_no", "year", "round_no", "day_no"),
+    "horses": ("horse_id",),
+    "jockeys": ("jockey_id",),
 }
 RANKED_STATUS = ("races", "entries")  # results: the newer version's status wins (a correction may go either way)
 STATUS_ORDER: dict[str, tuple[str, ...]] = {

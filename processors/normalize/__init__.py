@@ -18,7 +18,16 @@ from processors.errors import NormalizeError, ValidationFailed
 from processors.normalize import kra, kspo
 from processors.normalize.common import Context, Row, items
 from schemas import endpoints as ep
-from schemas.records import EntryRecord, OddsRecord, PayoffRecord, RaceRecord, RankRecord, ResultRecord
+from schemas.records import (
+    EntryRecord,
+    HorseRecord,
+    JockeyRecord,
+    OddsRecord,
+    PayoffRecord,
+    RaceRecord,
+    RankRecord,
+    ResultRecord,
+)
 
 Normalizer = Callable[[list[Row], Context], dict[str, list[dict[str, Any]]]]
 NORMALIZERS: dict[str, Normalizer] = {
@@ -29,6 +38,8 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.KRA_RACE_RESULT.path: kra.race_result,
     ep.KRA_RACE_RESULT_TOTAL.path: kra.race_result_total,
     ep.LIVE_ODDS_PATH: kra.live_odds,
+    ep.KRA_HORSE_INFO.path: kra.horse_info,
+    ep.KRA_JOCKEY_INFO.path: kra.jockey_info,
     ep.CYCLE_ENTRIES.path: kspo.cycle_entries,
     ep.CYCLE_RESULT.path: kspo.cycle_result,
     ep.CYCLE_RANK.path: kspo.cycle_rank,
@@ -42,7 +53,7 @@ TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
 """Per endpoint: the published fields held in typed columns (``topic.column``); the others are kept in ``details``."""
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "races": TypeAdapter(list[RaceRecord | PayoffRecord]),
-    "entries": TypeAdapter(list[EntryRecord]),
+    "entries": TypeAdapter(list[EntryRecord | HorseRecord | JockeyRecord]),
     "odds": TypeAdapter(list[OddsRecord]),
     "results": TypeAdapter(list[ResultRecord | RankRecord]),
 }
@@ -53,7 +64,7 @@ class Normalized:
     """The records of one raw message, by normalized topic."""
 
     races: list[RaceRecord | PayoffRecord] = field(default_factory=list)
-    entries: list[EntryRecord] = field(default_factory=list)
+    entries: list[EntryRecord | HorseRecord | JockeyRecord] = field(default_factory=list)
     odds: list[OddsRecord] = field(default_factory=list)
     results: list[ResultRecord | RankRecord] = field(default_factory=list)
 

@@ -335,6 +335,7 @@ def going(value: Any) -> tuple[str | None, int | None]:
 
 
 T = TypeVar("T")
+Day = date  # the type, where the method ``Fields.date`` hides the name
 
 
 def kept(row: Row, typed: Collection[str]) -> dict[str, Any]:
@@ -377,3 +378,7 @@ class Fields:
 
     def date(self, name: str, year: int | None = None) -> date:
         return self.read(name, ymd, year=year)
+
+    def optional_date(self, name: str) -> Day | None:
+        """A date, or None for the null sentinels ("-")."""
+        return None if self.text(name) is None else self.read(name, ymd)

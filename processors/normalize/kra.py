@@ -135,6 +135,18 @@ TYPED: dict[str, dict[str, str]] = {
         _RACE_ID | {"pool": "pool", "odds": "odds"} | dict.fromkeys(("chulNo", "chulNo2", "chulNo3"), "selection"),
     ),
     ep.KRA_RACE_RESULT.path: _topic("races", RACE_COLUMNS) | _topic("results", RESULT_COLUMNS),
+    ep.KRA_HORSE_INFO.path: _topic(
+        "entries",
+        {"meet": "track_code", "hrNo": "horse_id", "hrName": "name", "name": "origin", "sex": "sex"}
+        | {"birthday": "birth_date", "rank": "grade", "rating": "rating", "chaksunT": "career_prize_krw"}
+        | {"faHrNo": "sire_id", "faHrName": "sire_name", "moHrNo": "dam_id", "moHrName": "dam_name"}
+        | {"trNo": "trainer_id", "trName": "trainer_name", "owNo": "owner_id", "owName": "owner_name"},
+    ),
+    ep.KRA_JOCKEY_INFO.path: _topic(
+        "entries",
+        {"meet": "track_code", "jkNo": "jockey_id", "jkName": "name", "age": "age"}
+        | {"birthday": "birth_date", "debut": "debut_date"},
+    ),
     ep.KRA_RACE_RESULT_TOTAL.path: _topic("races", RACE_COLUMNS)
     | {"schStTime": "races.post_time", "stTime": "races.started_at", "noraceFlag": "races.status"}
     | _topic("results", RESULT_COLUMNS)
@@ -365,6 +377,63 @@ def race_result(rows: list[Row], ctx: Context) -> Out:
 def race_result_total(rows: list[Row], ctx: Context) -> Out:
     """API299 Race_Result_total: results with ``finalBit``, and the races' scheduled and actual post times."""
     return _results_and_races(rows, ctx, ep.KRA_RACE_RESULT_TOTAL.path)
+
+
+def _profile_track(f: Fields) -> str | None:
+    return f.read("meet", track_of).code if f.text("meet") is not None else None
+
+
+def horse_info(rows: list[Row], ctx: Context) -> Out:
+    """API8_2 raceHorseInfo_2: horse profiles (pedigree, connections, grade, rating; counters kept as a snapshot)."""
+    horses = []
+    for row in rows:
+        f = Fields(row)
+        horses.append(
+            {
+                "horse_id": f.ident("hrNo", 7),
+                "name": f.text("hrName"),
+                "sex": f.text("sex"),
+                "birth_date": f.optional_date("birthday"),
+                "origin": f.text("name"),
+                "grade": f.text("rank"),
+                "rating": f.integer("rating", zero_is_null=True),
+                "sire_id": f.ident("faHrNo", 7),
+                "sire_name": f.text("faHrName"),
+                "dam_id": f.ident("moHrNo", 7),
+                "dam_name": f.text("moHrName"),
+                "trainer_id": f.ident("trNo", 6),
+                "trainer_name": f.text("trName"),
+                "owner_id": f.ident("owNo", 6),
+                "owner_name": f.text("owName"),
+                "career_prize_krw": f.integer("chaksunT"),
+                "track_code": _profile_track(f),
+                "source": "kra",
+                "source_fetched_at": ctx.fetched_at,
+                "details": kept(row, TYPED[ep.KRA_HORSE_INFO.path]),
+            }
+        )
+    return {"entries": horses}
+
+
+def jockey_info(rows: list[Row], ctx: Context) -> Out:
+    """API12_1 jockeyInfo_1: jockey profiles (counters and weights kept as published)."""
+    jockeys = []
+    for row in rows:
+        f = Fields(row)
+        jockeys.append(
+            {
+                "jockey_id": f.ident("jkNo", 6),
+                "name": f.text("jkName"),
+                "age": f.integer("age"),
+                "birth_date": f.optional_date("birthday"),
+                "debut_date": f.optional_date("debut"),
+                "track_code": _profile_track(f),
+                "source": "kra",
+                "source_fetched_at": ctx.fetched_at,
+                "details": kept(row, TYPED[ep.KRA_JOCKEY_INFO.path]),
+            }
+        )
+    return {"entries": jockeys}
 
 
 def closing_time(day: date) -> datetime:

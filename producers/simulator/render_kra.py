@@ -353,3 +353,68 @@ def live_odds_rows(race: Race, now: datetime) -> list[Row]:
     """The live-odds feed: WIN, PLC and QNL now, with pool totals (same item shape as API160_1)."""
     live = race.live_odds(now)
     return _odds_rows(race, {k: v[0] for k, v in live.items()}, {k: v[1] for k, v in live.items()})
+
+
+def horse_info_rows(races: list[Race]) -> list[Row]:
+    """API8_2 raceHorseInfo_2: the profile of every horse of the races (pedigree ids are made up from the horse's)."""
+    rows: dict[str, Row] = {}
+    for race in races:
+        for r in race.runners:
+            career = _career(r)
+            rows.setdefault(
+                r.participant_id,
+                {
+                    "meet": MEET_NAMES[race.track],
+                    "hrNo": r.participant_id,
+                    "hrName": r.name,
+                    "name": "한국",
+                    "sex": r.sex,
+                    "birthday": 20200303 + r.entry_no,
+                    "rank": race.grade.replace("등급", ""),
+                    "rating": "-" if r.rating is None else r.rating,
+                    "faHrNo": f"{int(r.participant_id) % 9000 + 30000:07d}",
+                    "faHrName": f"{r.name}부",
+                    "moHrNo": f"{int(r.participant_id) % 9000 + 40000:07d}",
+                    "moHrName": f"{r.name}모",
+                    "trNo": r.trainer_id,
+                    "trName": r.trainer_name,
+                    "owNo": r.owner_id,
+                    "owName": r.owner_name,
+                    "hrLastAmt": f"{20000 + r.entry_no * 1000:,}천원(경매)",
+                    **{k: career[k] for k in ("chaksunT", "rcCntT", "ord1CntT", "ord2CntT", "ord3CntT")},
+                    **{k: career[k] for k in ("rcCntY", "ord1CntY", "ord2CntY", "ord3CntY")},
+                },
+            )
+    return list(rows.values())
+
+
+def jockey_info_rows(races: list[Race]) -> list[Row]:
+    """API12_1 jockeyInfo_1: the profile of every jockey of the races."""
+    rows: dict[str, Row] = {}
+    for race in races:
+        for r in race.runners:
+            number = int(r.jockey_id)
+            rows.setdefault(
+                r.jockey_id,
+                {
+                    "meet": MEET_NAMES[race.track],
+                    "jkNo": r.jockey_id,
+                    "jkName": r.jockey_name,
+                    "age": 20 + number % 25,
+                    "birthday": 19900101 + number % 12 * 100,
+                    "debut": 20100504 + number % 10 * 10000,
+                    "part": "프리기수" if number % 2 else "소속기수",
+                    "spDate": "-",
+                    "wgPart": 50 + number % 5,
+                    "wgOther": 50 + number % 5,
+                    "rcCntT": 1000 + number % 3000,
+                    "ord1CntT": 100 + number % 300,
+                    "ord2CntT": 90 + number % 250,
+                    "ord3CntT": 80 + number % 200,
+                    "rcCntY": 100 + number % 300,
+                    "ord1CntY": 10 + number % 30,
+                    "ord2CntY": 9 + number % 25,
+                    "ord3CntY": 8 + number % 20,
+                },
+            )
+    return list(rows.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -21,6 +22,7 @@ from sinks import rollup
 from sinks.writer import RowEncodingError, TimescaleWriter, rows_of_record
 
 pytestmark = pytest.mark.integration
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 WORLD = World(seed=41)
 DAY = date(2024, 12, 14)
 T0 = datetime(2024, 12, 14, 1, 0, tzinfo=UTC)
@@ -260,7 +262,7 @@ async def test_the_day_rollup_counts_each_inserted_snapshot_once_whatever_the_or
 
 
 async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(settings: Settings, tmp_path):
-    """A database at version 0008 with results written by version 1 records: 0009-0011 add columns and tables, the
+    """A database at version 0008 with results written by version 1 records: 0009-0013 add columns and tables, the
     rows keep every value, and a version 2 write of the same runner fills the new columns."""
     import shutil
 
@@ -281,12 +283,12 @@ async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(sett
         )
         before = dict(await conn.fetchrow("SELECT * FROM results"))
         applied = await migrate(settings.database)
-        assert [m.version for m in applied] == ["0009", "0010", "0011"]
+        assert [m.version for m in applied] == ["0009", "0010", "0011", "0012", "0013"]
         after = dict(await conn.fetchrow("SELECT * FROM results"))
         assert {k: after[k] for k in before} == before  # every old value kept
         assert after["body_weight_kg"] is None and after["sectionals"] is None  # the new columns start empty
         assert await conn.fetchval("SELECT name_ko FROM tracks WHERE code = 'yeongcheon'") == "영천"
-        for table in ("race_ranks", "kspo_calendar"):
+        for table in ("race_ranks", "kspo_calendar", "kspo_payoffs", "horses", "jockeys"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
         newer = ResultRecord(
             race_id="horse-busan-1-20250523",
@@ -312,3 +314,18 @@ async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(sett
     finally:
         await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
         await conn.close()
+
+
+async def test_profiles_are_stored_by_id_the_newest_winning(settings: Settings, writer: TimescaleWriter):
+    horse = (SAMPLES / "kra_api8_2_response.json").read_bytes()
+    jockey = (SAMPLES / "kra_api12_response.json").read_bytes()
+    for body, endpoint in ((horse, ep.KRA_HORSE_INFO.path), (jockey, ep.KRA_JOCKEY_INFO.path)):
+        out = normalize(body, Context("kra", endpoint, {}, T0, "k"))
+        assert not (await writer.write([row for r in out.entries for row in rows_of_record(r, r)])).rejected
+    first = normalize(horse, Context("kra", ep.KRA_HORSE_INFO.path, {}, T0, "k")).entries[0]
+    newer = first.model_copy(update={"grade": "국4", "source_fetched_at": T0 + timedelta(days=30)})
+    assert not (await writer.write(rows_of_record(newer, newer))).rejected
+    (h,) = await fetch(settings, "SELECT horse_id, name, grade, sire_name, owner_id, details->>'rcCntT' FROM horses")
+    assert tuple(h) == ("0051228", "올라운드원", "국4", "사이먼퓨어", "118011", "2")
+    (j,) = await fetch(settings, "SELECT jockey_id, name, debut_date, track_code FROM jockeys")
+    assert tuple(j) == ("080405", "김용근", date(2005, 5, 4), "seoul")

@@ -26,14 +26,6 @@ def body(rows: list[dict]) -> bytes:
 
 
 # ---- the real samples (field by field: test_real_payloads) ------------------------------------------------------
-@pytest.mark.parametrize("name", ["kra_api12_response.json", "kra_api8_2_response.json"])
-def test_other_real_samples_are_read_but_not_one_of_our_endpoints(name):
-    rows = c.items((SAMPLES / name).read_bytes())
-    assert len(rows) == 1 and isinstance(rows[0], dict)  # a single row comes as an object
-    with pytest.raises(NormalizeError, match="no normalizer"):
-        normalize((SAMPLES / name).read_bytes(), ctx("API12_1/jockeyInfo_1"))
-
-
 # ---- quirk helpers ----------------------------------------------------------------------------------------------
 def test_quirk_helpers():
     assert c.clock_time("출발 :10:45") == time(10, 45) == c.clock_time('10"45') == c.clock_time("1045")

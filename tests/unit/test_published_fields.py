@@ -47,6 +47,8 @@ def rendered(endpoint: str) -> tuple[list[dict], c.Context]:
             render_kra.race_result_rows(busan[:1]) + render_kra.race_result_rows(seoul[:1])
         ),
         ep.KRA_RACE_RESULT_TOTAL.path: lambda: render_kra.race_result_total_rows(seoul[:1], NOW),
+        ep.KRA_HORSE_INFO.path: lambda: render_kra.horse_info_rows(seoul[:1]),
+        ep.KRA_JOCKEY_INFO.path: lambda: render_kra.jockey_info_rows(seoul[:1]),
         ep.CYCLE_ENTRIES.path: lambda: render_kspo.cycle_entry_rows(cycle[:1], year, rnd, day_no),
         ep.CYCLE_RESULT.path: lambda: render_kspo.cycle_result_rows(cycle[:2], year, rnd, day_no),
         ep.CYCLE_RANK.path: lambda: render_kspo.rank_rows(cycle[:3], year, rnd, day_no),

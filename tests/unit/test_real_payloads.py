@@ -173,6 +173,56 @@ def test_api214_xml_keeps_the_published_text_in_details():
     }
 
 
+# ---- API8_2 and API12_1, the real profile samples (one row: ``item`` is an object) -----------------------------
+def test_api8_2_horse_profile_sample():
+    (horse,) = normalize((SAMPLES / "kra_api8_2_response.json").read_bytes(), ctx(ep.KRA_HORSE_INFO.path)).entries
+    assert horse.model_dump(exclude={"source_fetched_at"}) == {
+        "schema_version": 2,
+        "horse_id": "0051228",
+        "name": "올라운드원",
+        "sex": "거",
+        "birth_date": date(2022, 3, 3),
+        "origin": "한국",
+        "grade": "국5",
+        "rating": None,  # 0: unrated
+        "sire_id": "0031261",
+        "sire_name": "사이먼퓨어",
+        "dam_id": "0031853",
+        "dam_name": "모닝퀸",
+        "trainer_id": "070180",
+        "trainer_name": "안우성",
+        "owner_id": "118011",  # an int in the JSON
+        "owner_name": "김혜진",
+        "career_prize_krw": 18750000,
+        "track_code": "busan",  # "부산경남"
+        "source": "kra",
+        "details": {
+            "hrLastAmt": "30,000천원(경매)",
+            "rcCntT": 2, "ord1CntT": 1, "ord2CntT": 0, "ord3CntT": 0,
+            "rcCntY": 2, "ord1CntY": 1, "ord2CntY": 0, "ord3CntY": 0,
+        },
+    }  # fmt: skip
+
+
+def test_api12_jockey_profile_sample():
+    (jockey,) = normalize((SAMPLES / "kra_api12_response.json").read_bytes(), ctx(ep.KRA_JOCKEY_INFO.path)).entries
+    assert jockey.model_dump(exclude={"source_fetched_at"}) == {
+        "schema_version": 2,
+        "jockey_id": "080405",
+        "name": "김용근",
+        "age": 43,
+        "birth_date": date(1982, 2, 12),
+        "debut_date": date(2005, 5, 4),
+        "track_code": "seoul",
+        "source": "kra",
+        "details": {
+            "part": "프리기수", "spDate": "-", "wgPart": 51, "wgOther": 51,
+            "rcCntT": 6254, "ord1CntT": 968, "ord2CntT": 791, "ord3CntT": 685,
+            "rcCntY": 415, "ord1CntY": 59, "ord2CntY": 48, "ord3CntY": 40,
+        },
+    }  # fmt: skip
+
+
 # ---- API299, Example C (selected keys of a real item) ------------------------------------------------------------
 EXAMPLE_C = {
     "chulNo": 3, "finalBit": 1, "hrName": "최강스피드", "hrNo": "0051367", "jkName": "씨씨웡", "jkNo": "080613",
