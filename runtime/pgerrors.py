@@ -9,7 +9,10 @@ that talks to PostgreSQL (the sink's writer, the producers' state, the control A
   (insufficient resources: disk, memory, connections), 25006 (read-only transaction: a standby during failover)
   and the operator interventions 57P01-57P03 and 57P05 (shutdown, crash, starting up, idle session timeout). An
   ``InterfaceError`` counts when its cause chain holds one of these (leaving a transaction on a connection the
-  server ended raises a plain ``InterfaceError`` that replaces the connection error).
+  server ended raises a plain ``InterfaceError`` that replaces the connection error), and so does asyncpg's
+  ``InternalClientError``: a pooled connection whose server shut down while it sat idle fails its next ``BEGIN``
+  with a broken protocol state ("cannot switch to state 15") instead of a connection error (seen when PostgreSQL
+  restarted under a running sink); the writer drops that connection and retries on a new one.
 - ``bad_data``: the rows are the problem; retrying cannot help, the row goes to the DLQ. Class 22 (data exception)
   and 23 (integrity constraint violation).
 - ``login``: class 28 (invalid authorization) and 3D000 (the database does not exist): a configuration error.
@@ -23,6 +26,7 @@ import asyncio
 from typing import Literal
 
 import asyncpg
+from asyncpg.exceptions._base import InternalClientError
 
 Outcome = Literal["unavailable", "bad_data", "login", "fatal"]
 
@@ -53,7 +57,7 @@ def _direct(exc: BaseException) -> Outcome | None:
     state = sqlstate(exc)
     if state is not None:
         return _by_state(state)
-    if isinstance(exc, OSError | asyncio.TimeoutError):
+    if isinstance(exc, OSError | asyncio.TimeoutError | InternalClientError):
         return "unavailable"
     return None
 

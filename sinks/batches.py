@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
+from asyncpg.exceptions._base import InternalClientError
 
 from runtime.metrics import SinkMetrics
 from runtime.pgerrors import classify
@@ -30,7 +31,14 @@ from sinks.rows import Row
 log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Row]], Awaitable[dict[str, int]]]
 # What a transaction may raise that :func:`runtime.pgerrors.classify` judges; anything else is a bug and propagates.
-DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, RowEncodingError)
+DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    InternalClientError,
+    OSError,
+    TimeoutError,
+    RowEncodingError,
+)
 FIRST_RETRY_DELAY_S = 0.2
 
 

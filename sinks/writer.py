@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from asyncpg.exceptions._base import InternalClientError
 
 from runtime.db import create_pool
 from runtime.metrics import SinkMetrics
@@ -164,6 +165,9 @@ class TimescaleWriter:
             if conn.is_closed():  # the server ended the connection before or during the call
                 raise DatabaseUnavailable(f"lost the connection during a write ({exc.__class__.__name__})") from exc
             raise
+        except InternalClientError as exc:  # the server ended it while it sat in the pool (runtime.pgerrors)
+            conn.terminate()
+            raise DatabaseUnavailable(f"a broken connection ({exc.__class__.__name__}); retrying on a new one") from exc
 
     @staticmethod
     async def _write_table(conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from asyncpg.exceptions._base import InternalClientError
 
 from runtime.pgerrors import classify
 from schemas import race_ids, timezones, tracks
@@ -169,6 +170,7 @@ def _closed_during(cause: BaseException) -> asyncpg.InterfaceError:
         (_closed_during(KeyError("x")), "fatal"),
         (asyncpg.InterfaceError("connection is closed"), "fatal"),  # no cause to trace: the text is not read
         (ValueError("connection is closed"), "fatal"),
+        (InternalClientError("cannot switch to state 15"), "unavailable"),  # a pooled connection the server ended
     ],
 )
 def test_classify_by_type_and_sqlstate(error, outcome):
