@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from racelab.audit_cli import add_audit_parser
 from racelab.query_cli import add_query_parser
+from racelab.raw_cli import add_raw_parser
 from runtime.logs import setup_logging
 from runtime.settings import Settings, load_settings
 from schemas.dlq import Stage
@@ -104,7 +105,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.component == "all":
         from racelab.supervisor import child_env, run_all
 
-        roles = ["sink", "processors", "producers"]  # stopped in reverse: feeders first
+        roles = ["archiver", "sink", "processors", "producers"]  # stopped in reverse: feeders first
         if settings.api.ingestion_key.get_secret_value():
             roles.append("api")
         else:
@@ -118,6 +119,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from sinks.agent import run_sink
 
         run_sink(settings)  # a Faust worker: exits the process when it stops
+    elif args.component == "archiver":
+        from sinks.archiver import run_archiver
+
+        run_archiver(settings)  # a Faust worker: exits the process when it stops
     elif args.component == "api":
         from racelab.api.server import run_api
 
@@ -252,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_and_run(sub)
     add_query_parser(sub)
     add_audit_parser(sub)
+    add_raw_parser(sub)
     return parser
 
 
@@ -362,9 +368,10 @@ def _add_demo_and_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument(
         "component",
-        choices=["producers", "processors", "sink", "api", "all"],
+        choices=["producers", "processors", "sink", "archiver", "api", "all"],
         help="producers: every poller and the recovery job; processors: one normalizing worker; "
-        "sink: one TimescaleDB writer; api: the control API (needs RACELAB_API__INGESTION_KEY); "
+        "sink: one TimescaleDB writer; archiver: the raw archive writer; api: the control API (needs "
+        "RACELAB_API__INGESTION_KEY); "
         "all: each of them as a child process",
     )
     run.set_defaults(handler=_run)

@@ -145,7 +145,7 @@ class Demo:
         sim_args = ["simulator", "--every-day", "--speed", f"{self.speed:g}", "--clock-start", sim_start]
         self.children.append(start("simulator", sim_args, env, log_dir))
         self._wait_for_simulator()
-        for role in ("sink", "processors", "producers", "api"):  # stopped in reverse: feeders first
+        for role in ("archiver", "sink", "processors", "producers", "api"):  # stopped in reverse: feeders first
             self.children.append(start(role, ["run", role], env, log_dir))
         self.say(f"logs of every process: {log_dir}/")
 
@@ -306,7 +306,10 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
             ),
             "api": found.api.model_copy(update={"port": usable_port(found.api.host, found.api.port)}),
             "ops": ops.model_copy(
-                update={f"{r}_port": usable_port(ops.host, ops.port(r)) for r in ("producers", "processors", "sink")}
+                update={
+                    f"{r}_port": usable_port(ops.host, ops.port(r))
+                    for r in ("producers", "processors", "sink", "archiver")
+                }
             ),
         }
     )

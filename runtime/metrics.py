@@ -203,6 +203,28 @@ class SinkMetrics:
         _zero(self.dead_letters, KINDS, ("sink",))
 
 
+class ArchiveMetrics:
+    """Raw messages archived (stored for the first time) and the archiver's last commit."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.archived = Counter(
+            "racelab_archive_messages",
+            "Raw messages stored in the archive for the first time, per kind (redeliveries not counted)",
+            ["kind"],
+            registry=registry,
+        )
+        self.seen = Counter(
+            "racelab_archive_messages_read", "Raw messages the archiver read, per kind", ["kind"], registry=registry
+        )
+        self.last_commit = Gauge(
+            "racelab_archive_last_commit_timestamp_seconds",
+            "Unix time of the archiver's last committed batch",
+            registry=registry,
+        )
+        _zero(self.archived, KINDS)
+        _zero(self.seen, KINDS)
+
+
 class ConsumerMetrics:
     """Lag and progress of a consumer group (processors and sink), per topic (summed over its partitions)."""
 
@@ -252,6 +274,12 @@ def processor_metrics() -> ProcessorMetrics:
 def sink_metrics() -> SinkMetrics:
     """The process's sink metrics on the default registry (created once)."""
     return SinkMetrics()
+
+
+@functools.cache
+def archive_metrics() -> ArchiveMetrics:
+    """The process's archive metrics on the default registry (created once)."""
+    return ArchiveMetrics()
 
 
 @functools.cache

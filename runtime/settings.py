@@ -180,6 +180,19 @@ class SinkSettings(_Group):
     )
 
 
+class ArchiverSettings(_Group):
+    """The raw archive worker (``racelab run archiver``): every raw message into ``raw_archive``."""
+
+    batch_size: int = Field(default=2000, ge=1, description="messages per batch (size trigger)")
+    batch_within_s: float = Field(default=0.5, gt=0, description="time trigger of a batch")
+    retry_max_delay_s: float = Field(default=10.0, gt=0, description="longest wait between retries in an outage")
+    consumer_group: str = Field(
+        default="archiver",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="group suffix; a new one re-reads the raw topics from the beginning (stored once anyway)",
+    )
+
+
 class OpsSettings(_Group):
     """``/metrics``, ``/healthz`` and ``/readyz`` of every long-running process (the control API serves its own)."""
 
@@ -188,6 +201,7 @@ class OpsSettings(_Group):
     producers_port: int = Field(default=9101, ge=0, le=65535, description="0 picks a free port")
     processors_port: int = Field(default=9102, ge=0, le=65535, description="0 picks a free port")
     sink_port: int = Field(default=9103, ge=0, le=65535, description="0 picks a free port")
+    archiver_port: int = Field(default=9104, ge=0, le=65535, description="0 picks a free port")
     lag_interval_s: float = Field(default=5.0, gt=0, description="how often consumer lag is measured")
     stuck_after_s: float = Field(
         default=120.0, gt=0, description="not ready when committed offsets did not move this long while lag > 0"
@@ -252,6 +266,7 @@ class Settings(BaseSettings):
     producers: ProducerSettings = ProducerSettings()
     processors: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()
+    archiver: ArchiverSettings = ArchiverSettings()
     ops: OpsSettings = OpsSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()

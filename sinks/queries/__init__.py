@@ -14,11 +14,13 @@ from sinks.queries.models import (
     ParticipantStats,
     Race,
     RaceDetail,
+    RawResponse,
     Result,
     WideOdds,
 )
 from sinks.queries.odds import odds_day_summary, odds_history, odds_history_bucketed, odds_summary, odds_wide
 from sinks.queries.races import entries, race, races_by_date, require_race, results
+from sinks.queries.raw import raw_for_poll, raw_for_race
 from sinks.queries.stats import entry_stats, horse_win_rate, jockey_stats, race_form, racer_stats
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Race",
     "RaceDetail",
     "RaceNotFound",
+    "RawResponse",
     "Result",
     "WideOdds",
     "entries",
@@ -50,6 +53,8 @@ __all__ = [
     "race_window",
     "racer_stats",
     "races_by_date",
+    "raw_for_poll",
+    "raw_for_race",
     "require_race",
     "results",
 ]

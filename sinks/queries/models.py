@@ -165,3 +165,21 @@ class EntryForm:
 def names(model: type) -> tuple[str, ...]:
     """The field names of a model, in order."""
     return tuple(f.name for f in fields(model))
+
+
+@dataclass(slots=True)
+class RawResponse:
+    """One archived raw message (``raw_archive``)."""
+
+    fetched_at: datetime
+    topic: str
+    msg_partition: int
+    msg_offset: int
+    message_key: str | None
+    endpoint: str | None
+    params: dict[str, object] | None
+    poll_id: str
+    http_status: int | None
+    size_bytes: int
+    headers: dict[str, object]
+    body: bytes

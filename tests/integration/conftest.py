@@ -152,6 +152,7 @@ def pipeline_env(settings: Settings, **extra: str) -> dict[str, str]:
         "RACELAB_OPS__PRODUCERS_PORT": "0",
         "RACELAB_OPS__PROCESSORS_PORT": "0",
         "RACELAB_OPS__SINK_PORT": "0",
+        "RACELAB_OPS__ARCHIVER_PORT": "0",
         **extra,
     }
 

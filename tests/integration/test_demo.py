@@ -74,5 +74,5 @@ def test_ctrl_c_stops_every_process(endpoints: Endpoints):
     assert "interrupted; stopping every process" in output
     stopped = re.search(r"stopped: (.*)", output)
     assert stopped is not None and all(part.endswith("(exit 0)") for part in stopped[1].split(", ")), output
-    assert len(stopped[1].split(", ")) == 5  # simulator, sink, processors, producers, control API
+    assert len(stopped[1].split(", ")) == 6  # simulator, archiver, sink, processors, producers, control API
     assert "already stopping; waiting for the processes to exit" in output

@@ -42,7 +42,7 @@ from tests.promql import CONFIG_FILE, RULES_FILE, Expression, selectors, shipped
 from .conftest import pipeline_env, start_component
 
 pytestmark = pytest.mark.integration
-ROLES = ("producers", "processors", "sink", "api")
+ROLES = ("producers", "processors", "sink", "archiver", "api")
 API_KEY = "observability-key"
 # Seoul's first race of this Saturday is at 10:35 KST: entries and odds are due at once, results from 10:40.
 CLOCK_START = datetime.fromisoformat("2024-12-14T10:27+09:00")

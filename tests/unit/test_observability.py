@@ -124,6 +124,7 @@ def test_scrape_jobs_use_the_ops_and_api_ports_and_load_the_rules():
     assert ports["producers"] == {ops.producers_port}
     assert ports["processors"] == {ops.processors_port}
     assert ports["sink"] == {ops.sink_port}
+    assert ports["archiver"] == {ops.archiver_port}
     assert ports["api"] == {ApiSettings().port}
 
 

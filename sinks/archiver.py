@@ -1,0 +1,90 @@
+"""The archiver worker (``racelab run archiver``): its own consumer group over the raw topics, every message into the
+raw archive (:mod:`sinks.archive`), offsets moved only after the batch is committed in the database.
+
+As in the sink: ``take_events`` acks a batch when the loop body returns, so the body returns only after the write
+(which waits out database outages); an unexpected error ends the process before the batch is acked, and the next
+worker reads it again (stored once: the archive's key). ``concurrency=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import faust
+
+from runtime.metrics import archive_metrics
+from runtime.settings import Settings
+from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from schemas.topics import KINDS, TopicCatalogue
+from sinks.archive import ArchiveWriter, RawMessage
+
+log = logging.getLogger(__name__)
+EXIT_BUG = 70
+
+
+class ArchiverApp:
+    """Builds the archiver's Faust app; owns the archive writer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = TopicCatalogue(settings.topics.prefix)
+        self.metrics = archive_metrics()
+        self.writer = ArchiveWriter(settings.database)
+        a = settings.archiver
+        self.app = faust_app(settings, a.consumer_group, buffer=2 * a.batch_size)
+        self.app.on_before_shutdown.connect(self._close)
+        self.kind_of_topic = {self.topics.raw(k): k for k in KINDS}
+        topic = self.app.topic(
+            *self.kind_of_topic, value_serializer="raw", key_serializer="raw", partitions=settings.topics.partitions
+        )
+        self.app.agent(topic, name="raw-archive", concurrency=1)(self._agent)
+        attach_ops(self.app, settings, "archiver", list(self.kind_of_topic), database=True)
+
+    async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await self.writer.stop()
+
+    @staticmethod
+    def message_of(event: Any) -> RawMessage:
+        m = event.message
+        timestamp = getattr(m, "timestamp", None)
+        return RawMessage(
+            topic=m.topic,
+            partition=m.partition,
+            offset=m.offset,
+            timestamp_ms=int(timestamp * 1000) if timestamp else None,
+            key=m.key,
+            value=m.value or b"",
+            headers=header_list(m.headers),
+        )
+
+    async def write(self, chunk: list[Any]) -> None:
+        messages = [self.message_of(event) for event in chunk]
+        before = dict(self.writer.stored_by_kind)
+        await self.writer.write_until_done(messages, self.settings.archiver.retry_max_delay_s)
+        for m in messages:
+            self.metrics.seen.labels(self.kind_of_topic.get(m.topic, "unknown")).inc()
+        for kind, n in self.writer.stored_by_kind.items():
+            if n > before.get(kind, 0) and kind in KINDS:
+                self.metrics.archived.labels(kind).inc(n - before.get(kind, 0))
+        self.metrics.last_commit.set_to_current_time()
+
+    async def _agent(self, stream: faust.StreamT[bytes]) -> None:
+        a = self.settings.archiver
+        events: AsyncIterator[list[Any]] = cast(Any, stream).take_events(a.batch_size, within=a.batch_within_s)
+        async for chunk in events:
+            try:
+                await self.write(chunk)
+            except asyncio.CancelledError:
+                log.warning("archiver: stopping during a batch of %d messages; it is not acknowledged", len(chunk))
+                stop_now(0)
+            except BaseException:
+                log.critical("archiver: unexpected error; stopping without acknowledging the batch", exc_info=True)
+                stop_now(EXIT_BUG)
+
+
+def run_archiver(settings: Settings) -> None:
+    """Run one archiver worker until SIGINT/SIGTERM (exits the process)."""
+    run_faust_worker(settings, lambda s: ArchiverApp(s).app)
