@@ -1,11 +1,13 @@
-"""What every Faust worker of the pipeline shares (processors, sink): app settings, headers, the hard stop."""
+"""What every Faust worker of the pipeline shares (processors, sink, archiver): app settings, headers, the batch
+loop and the hard stop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn, cast
 
 import faust
@@ -13,6 +15,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from runtime.settings import Settings
 
+log = logging.getLogger(__name__)
 SHUTDOWN_LIMIT_S = 30
 EXIT_STUCK_SHUTDOWN = 75
 
@@ -131,6 +134,30 @@ def stop_now(code: int) -> NoReturn:
     """Leave at once, without acking the batch in hand (Faust would commit it on any orderly stop)."""
     logging.shutdown()
     os._exit(code)
+
+
+EXIT_BUG = 70
+
+
+async def each_batch(
+    stream: Any, size: int, within_s: float, handle: Callable[[list[Any]], Awaitable[None]], role: str
+) -> None:
+    """Hand every batch of a stream to ``handle``; the batch is acked only when ``handle`` returned.
+
+    ``take_events`` acks a batch when the loop body ends, even by an exception, so nothing may leave the body: a
+    stop in the middle of a batch (cancellation) or an unexpected error ends the process at once, before the ack,
+    and the next worker reads the batch again.
+    """
+    events: AsyncIterator[list[Any]] = stream.take_events(size, within=within_s)
+    async for chunk in events:
+        try:
+            await handle(chunk)
+        except asyncio.CancelledError:
+            log.warning("%s: stopping during a batch of %d messages; it is not acknowledged", role, len(chunk))
+            stop_now(0)
+        except BaseException:
+            log.critical("%s: unexpected error; stopping without acknowledging the batch", role, exc_info=True)
+            stop_now(EXIT_BUG)
 
 
 def attach_ops(app: faust.App, settings: Settings, role: str, topics: list[str], *, database: bool) -> None:

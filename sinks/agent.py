@@ -12,12 +12,10 @@ that are not JSON, do not fit their model (:mod:`schemas.records`) or are reject
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import faust
@@ -26,7 +24,7 @@ from runtime.db import connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
 from runtime.settings import Settings
-from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from runtime.worker import attach_ops, each_batch, faust_app, header_list, run_faust_worker
 from schemas.dlq import dlq_headers
 from schemas.errors import DatabaseError
 from schemas.timezones import kst_today
@@ -37,7 +35,6 @@ from sinks.ranks import UnmatchedRank
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
-EXIT_BUG = 70
 KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
 
 
@@ -160,18 +157,7 @@ class SinkApp:
             await self.output.start()
             self._started = True  # the writer connects on its first write, waiting for the database if need be
         s = self.settings.sink
-        events: AsyncIterator[list[Any]] = cast(Any, stream).take_events(s.batch_size, within=s.batch_within_s)
-        async for chunk in events:
-            try:
-                await self.write(chunk)
-            except asyncio.CancelledError:
-                # The worker is stopping in the middle of a batch. Returning would acknowledge it (take_events acks
-                # in a finally), so leave without: the batch is delivered again to the next worker.
-                log.warning("sink: stopping during a batch of %d records; it is not acknowledged", len(chunk))
-                stop_now(0)
-            except BaseException:
-                log.critical("sink: unexpected error; stopping without acknowledging the batch", exc_info=True)
-                stop_now(EXIT_BUG)
+        await each_batch(stream, s.batch_size, s.batch_within_s, self.write, "sink")
 
 
 def run_sink(settings: Settings) -> None:

@@ -8,21 +8,18 @@ worker reads it again (stored once: the archive's key). ``concurrency=1``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import faust
 
 from runtime.metrics import archive_metrics
 from runtime.settings import Settings
-from runtime.worker import attach_ops, faust_app, header_list, run_faust_worker, stop_now
+from runtime.worker import attach_ops, each_batch, faust_app, header_list, run_faust_worker
 from schemas.topics import KINDS, TopicCatalogue
 from sinks.archive import ArchiveWriter, RawMessage
 
 log = logging.getLogger(__name__)
-EXIT_BUG = 70
 
 
 class ArchiverApp:
@@ -73,16 +70,7 @@ class ArchiverApp:
 
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
         a = self.settings.archiver
-        events: AsyncIterator[list[Any]] = cast(Any, stream).take_events(a.batch_size, within=a.batch_within_s)
-        async for chunk in events:
-            try:
-                await self.write(chunk)
-            except asyncio.CancelledError:
-                log.warning("archiver: stopping during a batch of %d messages; it is not acknowledged", len(chunk))
-                stop_now(0)
-            except BaseException:
-                log.critical("archiver: unexpected error; stopping without acknowledging the batch", exc_info=True)
-                stop_now(EXIT_BUG)
+        await each_batch(stream, a.batch_size, a.batch_within_s, self.write, "archiver")
 
 
 def run_archiver(settings: Settings) -> None:

@@ -1,4 +1,4 @@
--- The raw archive (the Apache build: no compression; the .timescale variant adds it): every raw message as
+-- The raw archive (compressed by 0015 where the license allows): every raw message as
 -- received (body bytes, every header, topic/partition/offset, key), stored once by the archiver's own consumer
 -- group. A message is the same message when its poll, fetch time and body are the same (a redelivery, or a replay
 -- of a dead letter with its original headers): the unique key.
