@@ -23,7 +23,7 @@ from runtime.metrics import producer_metrics
 from runtime.ops import OpsServer, broker_check, database_check
 from runtime.settings import Settings
 from schemas.errors import PipelineError
-from schemas.topics import KINDS, TopicCatalogue
+from schemas.topics import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,13 @@ class Producers:
 @contextlib.asynccontextmanager
 async def open_producers(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Producers]:
     """Connect everything the producers need; yields :class:`Producers`; closes it all on exit."""
-    topics = TopicCatalogue(settings.topics.prefix)
+    topics = settings.topics.catalogue()
     await ensure_topics(
-        settings.broker, [topics.raw(k) for k in KINDS], settings.topics.partitions, settings.topics.replication_factor
+        settings.broker,
+        [topics.raw(k) for k in KINDS],
+        settings.topics.partitions,
+        settings.topics.replication_factor,
+        configs=topics.configs(),
     )
     clock = clock or await make_clock(settings)
     async with contextlib.AsyncExitStack() as stack:

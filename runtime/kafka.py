@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -72,15 +72,24 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     timeout_s: float = 10.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones this call created."""
+    """Create the topics that do not exist yet (with their ``configs``, by name); returns the ones created."""
     admin = await _started(settings, timeout_s)
     try:
         missing = sorted(set(names) - set(await admin.list_topics()))
         if not missing:
             return []
         response = await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing]
+            [
+                NewTopic(
+                    n,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs=dict((configs or {}).get(n, {})),
+                )
+                for n in missing
+            ]
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {settings.bootstrap_servers} ({exc.__class__.__name__})") from exc

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.records import RaceType
+from schemas.topics import TopicCatalogue, TopicPolicy
 from schemas.tracks import RACE_TYPES
 
 ENV_PREFIX = "RACELAB_"
@@ -114,7 +115,15 @@ class TopicSettings(_Group):
 
     prefix: str = Field(default="racelab", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(default=8, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="1 on the local stack, 3 in production")
+    raw_retention_days: int = Field(default=14, ge=0, description="raw topics (the archive keeps history); 0 = forever")
+    normalized_retention_days: int = Field(default=30, ge=0, description="normalized topics; 0 = forever")
+    dlq_retention_days: int = Field(default=365, ge=0, description="dead-letter topics; 0 = forever")
+
+    def catalogue(self) -> TopicCatalogue:
+        """The topic catalogue of this prefix, with these settings per class."""
+        policy = TopicPolicy(self.raw_retention_days, self.normalized_retention_days, self.dlq_retention_days)
+        return TopicCatalogue(self.prefix, policy)
 
 
 class ApiSettings(_Group):

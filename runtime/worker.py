@@ -103,11 +103,14 @@ def run_faust_worker(settings: Settings, build: Callable[[Settings], faust.App])
 
     from runtime.kafka import ensure_topics
     from runtime.logs import guard_handlers
-    from schemas.topics import TopicCatalogue
 
-    names = TopicCatalogue(settings.topics.prefix).all_names()
     t = settings.topics
-    asyncio.run(ensure_topics(settings.broker, names, t.partitions, t.replication_factor))
+    catalogue = t.catalogue()
+    asyncio.run(
+        ensure_topics(
+            settings.broker, catalogue.all_names(), t.partitions, t.replication_factor, configs=catalogue.configs()
+        )
+    )
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed its loop; Faust runs on this one
     # Batches create many short-lived objects; collecting the young generation less often is measurably faster.
     gc.set_threshold(50_000, 20, 20)

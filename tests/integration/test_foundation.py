@@ -251,3 +251,28 @@ def test_stack_up_again_is_a_no_op(endpoints: Endpoints):
     status = _racelab("stack", "status", env=env)
     assert status.returncode == 0 and status.stdout.count(" up ") == 2 and " found " in status.stdout
     assert (endpoints.local_stack.env_file.stat().st_mode & 0o777) == 0o600
+
+
+async def test_topics_are_created_with_their_class_settings(settings: Settings):
+    """The worker's topic creation applies retention per class; the broker reports it back."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from schemas.topics import DAY_MS
+
+    topics = settings.topics.model_copy(update={"raw_retention_days": 3}).catalogue()
+    names = [topics.raw("odds"), topics.normalized("odds"), topics.dlq("odds")]
+    created = await ensure_topics(settings.broker, names, 2, configs=topics.configs())
+    assert created == sorted(names)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker.bootstrap_servers)
+    await admin.start()
+    try:
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    finally:
+        await admin.close()
+    retention = {
+        resource[3]: dict((entry[0], entry[1]) for entry in resource[4])["retention.ms"]
+        for answer in answers
+        for resource in answer.resources
+    }
+    assert retention == {names[0]: str(3 * DAY_MS), names[1]: str(30 * DAY_MS), names[2]: str(365 * DAY_MS)}

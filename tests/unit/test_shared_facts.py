@@ -208,3 +208,17 @@ async def test_translate_errors_uses_the_one_classification():
     with pytest.raises(asyncpg.UndefinedTableError):  # not an outage nor a login: the caller's to handle
         async with translate_errors(settings):
             raise asyncpg.UndefinedTableError("x")
+
+
+# ---- topic settings per class -------------------------------------------------------------------------------------
+def test_topic_classes_have_their_retention():
+    from runtime.settings import TopicSettings
+    from schemas.topics import DAY_MS
+
+    configs = TopicSettings().catalogue().configs()
+    assert configs["racelab.raw.odds"] == {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)}
+    assert configs["racelab.odds"]["retention.ms"] == str(30 * DAY_MS)
+    assert configs["racelab.raw.odds.dlq"]["retention.ms"] == str(365 * DAY_MS)
+    forever = TopicSettings(raw_retention_days=0).catalogue().configs()
+    assert forever["racelab.raw.results"]["retention.ms"] == "-1"  # 0 days = keep forever
+    assert len(configs) == 12
