@@ -63,6 +63,7 @@ class RaceDayPoller:
         self.live_odds_enabled = live_odds_enabled
         self._last: dict[tuple[str, str], datetime | None] = {}
         self._final: set[str] = set()
+        self._known_days: set[tuple[str, date]] = set()  # KSPO (track, day) pairs the calendar knows
 
     def tracks(self, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None) -> list[str]:
         types = race_types or self.settings.race_types
@@ -108,21 +109,25 @@ class RaceDayPoller:
 
     async def _learn_today(self, now: datetime) -> None:
         """KSPO tracks whose today is not in the calendar yet: ask every 30 minutes between 09:00 and 21:00 (a boat
-        day is published with its date only once its first race is run), then collect the schedule once known."""
+        day is published with its date only once its first race is run), then collect the schedule once known.
+
+        Runs every tick, so the calendar is read only when a slot is due, and a day once known is not looked at
+        again."""
         today = kst_date(now)
         slots = [kst_moment(today, time(9)) + LEARN_EVERY * n for n in range(25)]
-        calendar: Calendar | None = None
         for track in self.tracks():
-            if race_type_of(track) == "horse":
+            if race_type_of(track) == "horse" or (track, today) in self._known_days:
                 continue
-            calendar = calendar or await self.calendar()
-            if calendar.day(track, today) is not None:
-                continue
-            slot = await self._claim("learn", f"{track}:{today:%Y%m%d}", slots, now, grace=LEARN_EVERY)
+            target = f"{track}:{today:%Y%m%d}"
+            slot = await self._claim("learn", target, slots, now, grace=LEARN_EVERY)
             if slot is None:
                 continue
+            if (await self.calendar()).day(track, today) is not None:
+                self._known_days.add((track, today))
+                await self.store.finish("learn", target, slot, "known")
+                continue
             outcome = await self.collect_schedule(today, tracks=[track])
-            await self.store.finish("learn", f"{track}:{today:%Y%m%d}", slot, "ok" if not outcome.errors else "failed")
+            await self.store.finish("learn", target, slot, "ok" if not outcome.errors else "failed")
 
     async def _claim(
         self, task: str, target: str, slots: Sequence[datetime], now: datetime, grace: timedelta = timedelta(seconds=90)
