@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -76,3 +77,13 @@ async def create_pool(
         )
     assert pool is not None  # noqa: S101 - asyncpg types the result as optional
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
+    """Close a pool, waiting for its connections at most ``timeout_s``; with the server gone, drop them instead."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        if classify(exc) != "unavailable":
+            raise
+        pool.terminate()

@@ -19,9 +19,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from runtime.db import create_pool
+from runtime.db import close_pool, create_pool
 from runtime.settings import DatabaseSettings
-from sinks.batches import BatchWriter, WriteResult
+from schemas.errors import PipelineError
+from sinks.batches import BatchWriter
 from sinks.rows import Row
 
 TABLE = "raw_archive"
@@ -35,6 +36,10 @@ INSERT_SQL = (
     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM {STAGE} "
     "ON CONFLICT DO NOTHING RETURNING kind"
 )
+
+
+class ArchiveError(PipelineError):
+    """A raw message the archive cannot hold (not expected: the rows are built to fit; stop, do not drop)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ def _text(value: bytes) -> str | dict[str, str]:
     if text is None or "\x00" in text:  # jsonb holds neither invalid UTF-8 nor NUL
         return {"base64": base64.b64encode(value).decode()}
     return text
+
+
+def _key(key: bytes | None) -> str | None:
+    """The message key as text (the pipeline's keys are ASCII); bytes text cannot hold are replaced by U+FFFD."""
+    return None if key is None else key.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def _moment(text: str | None, timestamp_ms: int | None) -> datetime:
@@ -87,7 +97,7 @@ def archive_values(message: RawMessage) -> tuple[Any, ...]:
         message.topic,
         message.partition,
         message.offset,
-        message.key.decode("utf-8", "replace") if message.key is not None else None,
+        _key(message.key),
         plain.get("source"),
         plain.get("kind"),
         plain.get("endpoint"),
@@ -109,7 +119,6 @@ class ArchiveWriter:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._batches = BatchWriter(self._transaction)
-        self.stored_by_kind: dict[str, int] = {}
 
     async def start(self) -> None:
         if self._pool is None:
@@ -118,21 +127,33 @@ class ArchiveWriter:
     async def stop(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            await close_pool(pool)
 
-    async def write_until_done(self, messages: Sequence[RawMessage], max_delay_s: float = 10.0) -> WriteResult:
-        """Store the messages not stored yet (one transaction), waiting out database outages."""
+    async def write_until_done(self, messages: Sequence[RawMessage], max_delay_s: float = 10.0) -> dict[str, int]:
+        """Store the messages not stored yet (one transaction), waiting out database outages; the messages stored
+        for the first time, by kind. A message the archive cannot hold is an :class:`ArchiveError`: the batch is
+        not acknowledged, nothing is dropped."""
         rows = [Row(TABLE, archive_values(m), m) for m in messages]
-        return await self._batches.write_until_done(rows, max_delay_s)
+        result = await self._batches.write_until_done(rows, max_delay_s)
+        if result.rejected:
+            row, exc = result.rejected[0]
+            m = row.source
+            raise ArchiveError(
+                f"{len(result.rejected)} message(s) the archive cannot hold, first {m.topic}/{m.partition}@{m.offset}:"
+                f" {exc.__class__.__name__}"
+            )
+        return result.rows
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
+        """One transaction; the messages stored for the first time, by kind (summed over bisected parts)."""
         if self._pool is None:
             await self.start()
         assert self._pool is not None  # noqa: S101
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.copy_records_to_table(STAGE, records=[r.values for r in rows], columns=COLUMNS)
             stored = await conn.fetch(INSERT_SQL)
+        by_kind: dict[str, int] = {}
         for record in stored:
             kind = record["kind"] or "unknown"
-            self.stored_by_kind[kind] = self.stored_by_kind.get(kind, 0) + 1
-        return {TABLE: len(stored)}
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+        return by_kind

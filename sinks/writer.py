@@ -12,7 +12,6 @@ transaction of this writer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +19,8 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import InternalClientError
 
-from runtime.db import create_pool
+from runtime.db import close_pool, create_pool
 from runtime.metrics import SinkMetrics
-from runtime.pgerrors import is_unavailable
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
 from schemas.errors import DatabaseUnavailable
@@ -77,12 +75,7 @@ class TimescaleWriter:
     async def stop(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), 10)
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                if not is_unavailable(exc):
-                    raise
-                pool.terminate()
+            await close_pool(pool)
 
     async def write(self, rows: Sequence[Row]) -> WriteResult:
         """Write rows in one transaction; bad rows are bisected out; raises DatabaseUnavailable on an outage."""
