@@ -9,33 +9,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from racelab.query_cli import parse_day, render_table
+from racelab.query_cli import parse_day, render_table, with_connection
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.db import connect
-    from sinks.audit import Rule, audit
+    from sinks.audit import Rule, Violation, audit
 
-    conn = await connect(settings.database)
-    try:
+    def progress(rule: Rule, found: int) -> None:
+        print(f"  {rule.name:<17} {found:>6}  {rule.description}", file=sys.stderr)  # noqa: T201
+
+    async def check(conn: asyncpg.Connection) -> list[Violation] | None:
         start, end = args.from_, args.to
         if start is None or end is None:
             first, last = await conn.fetchrow("SELECT min(race_date), max(race_date) FROM races") or (None, None)
             if first is None:
-                print("no races stored: nothing to audit", file=sys.stderr)  # noqa: T201
-                return 0
+                return None
             start, end = start or first, end or last
         print(f"auditing races from {start} to {end}", file=sys.stderr)  # noqa: T201
+        return await audit(conn, start, end, progress)
 
-        def progress(rule: Rule, found: int) -> None:
-            print(f"  {rule.name:<17} {found:>6}  {rule.description}", file=sys.stderr)  # noqa: T201
-
-        violations = await audit(conn, start, end, progress)
-    finally:
-        await conn.close()
+    violations = await with_connection(settings, check)
+    if violations is None:
+        print("no races stored: nothing to audit", file=sys.stderr)  # noqa: T201
+        return 0
     if violations:
         print(render_table(violations, ("rule", "race_id", "detail")))  # noqa: T201
     print(f"{len(violations)} violation(s)", file=sys.stderr)  # noqa: T201

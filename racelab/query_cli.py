@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -247,7 +247,11 @@ async def _one(conn: asyncpg.Connection, args: argparse.Namespace) -> object:
     return found
 
 
-async def _execute(settings: Settings, args: argparse.Namespace) -> object:
+T = TypeVar("T")
+
+
+async def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``work`` on one connection to the configured schema (closed after); a missing table is one clear error."""
     import asyncpg
 
     from runtime.db import connect
@@ -255,13 +259,17 @@ async def _execute(settings: Settings, args: argparse.Namespace) -> object:
 
     conn = await connect(settings.database)
     try:
-        query: Query = args.query
-        return await query(conn, args)
+        return await work(conn)
     except asyncpg.UndefinedTableError as exc:
         schema = settings.database.schema_name
         raise DatabaseError(f"schema {schema} is missing a table ({exc}); run 'racelab migrate'") from exc
     finally:
         await conn.close()
+
+
+async def _execute(settings: Settings, args: argparse.Namespace) -> object:
+    query: Query = args.query
+    return await with_connection(settings, lambda conn: query(conn, args))
 
 
 def _handle(settings: Settings, args: argparse.Namespace) -> int:

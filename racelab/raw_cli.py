@@ -11,21 +11,16 @@ import asyncio
 import sys
 from typing import Any
 
-from racelab.query_cli import cell, render_table
+from racelab.query_cli import cell, render_table, with_connection
 from runtime.settings import Settings
 
 
 async def _fetch(settings: Settings, args: argparse.Namespace) -> list[Any]:
-    from runtime.db import connect
     from sinks import queries as q
 
-    conn = await connect(settings.database)
-    try:
-        if args.race:
-            return await q.raw_for_race(conn, args.race)
-        return await q.raw_for_poll(conn, args.poll_id)
-    finally:
-        await conn.close()
+    if args.race:
+        return await with_connection(settings, lambda conn: q.raw_for_race(conn, args.race))
+    return await with_connection(settings, lambda conn: q.raw_for_poll(conn, args.poll_id))
 
 
 def _handle(settings: Settings, args: argparse.Namespace) -> int:
