@@ -400,6 +400,12 @@ def boat_rank(rows: list[Row], ctx: Context) -> Out:
     return _ranks(rows, ctx, "boat", ep.BOAT_RANK.path, "mbr_nm")
 
 
+def _readable_values(f: Fields) -> None:
+    """Every dividend of a payoff row reads as a number, or the message goes to the DLQ naming the field."""
+    for name in PAYOFF_VALUES:
+        f.number(name)
+
+
 def boat_payoff(rows: list[Row], ctx: Context) -> Out:
     """SRVC_OD_API_MBR_PAYOFF: one race's dividends as plain numbers, dated (``race_ymd`` "20260128"). The values
     repeat the result API's dividends without the combinations: the race is marked official and every field is
@@ -408,8 +414,7 @@ def boat_payoff(rows: list[Row], ctx: Context) -> Out:
     races = []
     for row in rows:
         f = Fields(row)
-        for name in PAYOFF_VALUES:
-            f.number(name)  # readable, or the message goes to the DLQ naming the field
+        _readable_values(f)
         day, no = f.date("race_ymd"), _race_no(row)
         races.append(_official_race("boat", "misari", day, no, ctx, _round(row) | kept(row, typed)))
     return {"races": races}
@@ -422,8 +427,7 @@ def cycle_payoff(rows: list[Row], ctx: Context) -> Out:
     payoffs = []
     for row in rows:
         f = Fields(row)
-        for name in PAYOFF_VALUES:
-            f.number(name)  # readable, or the message goes to the DLQ naming the field
+        _readable_values(f)
         named = f.text("meet_nm")
         payoffs.append(
             {
