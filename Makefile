@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive
+	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive bench-reprocess
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -73,3 +73,6 @@ bench-queries: stack-up  ## query latency (p50/p95/p99) on the year of history w
 
 bench-archive: stack-up  ## raw archive bytes per million odds rows and its write rate
 	$(BIN)/python -m benchmarks.archive_size
+
+bench-reprocess: stack-up  ## racelab reprocess over a simulated year through the archive (~18M odds rows)
+	$(BIN)/python -m benchmarks.reprocess_rate

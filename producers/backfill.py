@@ -23,6 +23,7 @@ from producers.calendar import Calendar, RaceDay
 from producers.client import RawResponse, rows_of
 from producers.collector import Collector
 from producers.state import ProducerStore
+from runtime.progress import Progress
 from schemas.topics import KINDS, Kind
 from schemas.tracks import race_type_of
 
@@ -76,35 +77,6 @@ def race_numbers(track: str, day: date, pages: Sequence[RawResponse], known: Rac
         if value is not None and str(value).strip().isdigit():
             numbers.add(int(str(value)))
     return sorted(numbers)
-
-
-class Progress:
-    """A one-line progress bar with rate and ETA (a line every few seconds when not a terminal)."""
-
-    def __init__(self, total: int, out: TextIO = sys.stderr) -> None:
-        self.total, self.out, self.done = total, out, 0
-        self.started = time.monotonic()
-        self._last_print = 0.0
-        self.tty = out.isatty()
-
-    def advance(self, messages: int, failures: int, final: bool = False) -> None:
-        self.done += 0 if final else 1
-        now = time.monotonic()
-        if not final and not self.tty and now - self._last_print < 5 and self.done < self.total:
-            return
-        self._last_print = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate else 0
-        filled = int(30 * self.done / max(self.total, 1))
-        line = (
-            f"[{'#' * filled}{'-' * (30 - filled)}] {self.done}/{self.total} units  {rate:.2f}/s  "
-            f"ETA {timedelta(seconds=int(eta))}  messages {messages}  failed calls {failures}"
-        )
-        self.out.write(("\r" + line) if self.tty else line + "\n")
-        if self.tty and (final or self.done == self.total):
-            self.out.write("\n")
-        self.out.flush()
 
 
 class Backfill:
@@ -179,7 +151,7 @@ class Backfill:
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         units = [(d, t, k) for d in days for t in self.tracks for k in self.kinds]
         summary.units_total = len(units)
-        progress = Progress(len(units), out)
+        progress = Progress(len(units), "units", out)
         started = time.monotonic()
         for day, track, kind in units:
             if stop is not None and stop.is_set():
@@ -190,7 +162,7 @@ class Backfill:
                 break
             if await self.store.checkpoint_done(summary.job_id, day, track, kind):
                 summary.units_skipped += 1
-                progress.advance(summary.messages, summary.failures)
+                progress.advance(messages=summary.messages, failed_calls=summary.failures)
                 continue
             results: list[list[RawResponse] | None] = []
 
@@ -211,8 +183,8 @@ class Backfill:
                 break
             await self.store.mark_checkpoint(summary.job_id, day, track, kind, published)
             summary.units_done += 1
-            progress.advance(summary.messages, summary.failures)
+            progress.advance(messages=summary.messages, failed_calls=summary.failures)
         if progress.done < progress.total:
-            progress.advance(summary.messages, summary.failures, final=True)
+            progress.advance(0, final=True, messages=summary.messages, failed_calls=summary.failures)
         summary.elapsed_s = time.monotonic() - started
         return summary

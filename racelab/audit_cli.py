@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
-from racelab.query_cli import parse_day, render_table, with_connection
+from racelab.query_cli import day_argument, render_table, with_connection
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,6 +53,6 @@ def add_audit_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "audit", help="check the stored data against the data-quality rules (exit 1 on any violation)"
     )
-    parser.add_argument("--from", dest="from_", type=parse_day, help="first race date (default: the first stored)")
-    parser.add_argument("--to", type=parse_day, help="last race date (default: the last stored)")
+    parser.add_argument("--from", dest="from_", type=day_argument, help="first race date (default: the first stored)")
+    parser.add_argument("--to", type=day_argument, help="last race date (default: the last stored)")
     parser.set_defaults(handler=_handle)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from racelab.audit_cli import add_audit_parser
 from racelab.query_cli import add_query_parser
 from racelab.raw_cli import add_raw_parser
+from racelab.reprocess_cli import add_reprocess_parser
 from runtime.logs import setup_logging
 from runtime.settings import Settings, load_settings
 from schemas.dlq import Stage
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_query_parser(sub)
     add_audit_parser(sub)
     add_raw_parser(sub)
+    add_reprocess_parser(sub)
     return parser
 
 

@@ -124,6 +124,16 @@ def parse_day(text: str) -> date:
         raise QueryError(f"bad date {text!r}: expected YYYY-MM-DD") from None
 
 
+def day_argument(text: str) -> date:
+    """:func:`parse_day` as an argparse ``type`` (a bad date is a usage error, not a traceback)."""
+    from sinks.queries import QueryError
+
+    try:
+        return parse_day(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_bucket(text: str) -> timedelta:
     """A bucket width like ``30s``, ``5m``, ``1h``, ``1d``."""
     from sinks.queries import QueryError

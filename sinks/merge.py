@@ -6,7 +6,12 @@
   (:data:`sinks.tables.STATUS_ORDER`); ``is_final`` stays true once true; a result's finishing position goes with
   its status (a newer disqualification clears it, an older copy of the finish cannot bring it back);
 - rows may arrive before their race: a placeholder race (status ``unknown``) is created from the race id and filled
-  in by the schedule later.
+  in by the schedule later;
+- a row the rules leave as it is is not rewritten (``DO UPDATE ... WHERE`` the new values differ): a replay or a
+  repeated poll with nothing new writes nothing, and ``updated_at`` tells when a row last changed.
+
+:func:`changes_sql` is the same rules as a ``SELECT``: for staged rows, which would be inserted and which columns of
+the stored rows would change, from what to what (``racelab reprocess`` reports it, and ``--dry-run`` only that).
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ def _status(table: str) -> str:
         moves_forward = f"{status_rank(table, 'excluded.status')} >= {status_rank(table, 't.status')}"
     else:
         moves_forward = f"({NEWER})"
-    return f"status = CASE WHEN {moves_forward} THEN excluded.status ELSE t.status END"
+    return f"CASE WHEN {moves_forward} THEN excluded.status ELSE t.status END"
 
 
 def _finish_position(table: str) -> str:
     return (
-        f"finish_position = CASE WHEN {NEWER} THEN CASE WHEN excluded.status = 'finished' "
+        f"CASE WHEN {NEWER} THEN CASE WHEN excluded.status = 'finished' "
         "THEN COALESCE(excluded.finish_position, t.finish_position) ELSE excluded.finish_position END "
         "WHEN t.status = 'finished' THEN COALESCE(t.finish_position, excluded.finish_position) "
         "ELSE t.finish_position END"
@@ -48,26 +53,42 @@ def _finish_position(table: str) -> str:
 
 def _newer_fills(column: str) -> str:
     return (
-        f"{column} = CASE WHEN {NEWER} THEN COALESCE(excluded.{column}, t.{column}) "
+        f"CASE WHEN {NEWER} THEN COALESCE(excluded.{column}, t.{column}) "
         f"ELSE COALESCE(t.{column}, excluded.{column}) END"
     )
 
 
 RULES: dict[str, Callable[[str], str]] = {
     "status": _status,
-    "is_final": lambda table: "is_final = t.is_final OR excluded.is_final",
+    "is_final": lambda table: "t.is_final OR excluded.is_final",
     "details": lambda table: (
-        f"details = CASE WHEN {NEWER} THEN t.details || excluded.details ELSE excluded.details || t.details END"
+        f"CASE WHEN {NEWER} THEN t.details || excluded.details ELSE excluded.details || t.details END"
     ),
-    "source_fetched_at": lambda table: "source_fetched_at = GREATEST(t.source_fetched_at, excluded.source_fetched_at)",
+    "source_fetched_at": lambda table: "GREATEST(t.source_fetched_at, excluded.source_fetched_at)",
     "finish_position": lambda table: _finish_position(table) if table == "results" else _newer_fills("finish_position"),
 }
 
 
-def assignment(table: str, column: str) -> str:
-    """The ``SET`` clause of one column: its own rule, else the newer version's value fills in."""
+def expression(table: str, column: str) -> str:
+    """The value a column takes when a staged version (``excluded``) meets the stored row (``t``): its own rule,
+    else the newer version's value fills in. Odds snapshots (corrected by a reprocess) take the staged value."""
+    if table == "odds_snapshots":
+        return f"excluded.{column}"
     rule = RULES.get(column)
     return rule(table) if rule is not None else _newer_fills(column)
+
+
+def updated_columns(table: str) -> tuple[str, ...]:
+    """The columns an upsert may change: all but the key."""
+    return tuple(col for col in COLUMNS[table] if col not in KEYS[table])
+
+
+def differs(table: str) -> str:
+    """True when the rules would change the stored row ``t``."""
+    cols = updated_columns(table)
+    stored = ", ".join(f"t.{col}" for col in cols)
+    merged = ", ".join(expression(table, col) for col in cols)
+    return f"ROW({stored}) IS DISTINCT FROM ROW({merged})"
 
 
 def merge_sql(table: str) -> str:
@@ -79,12 +100,54 @@ def merge_sql(table: str) -> str:
             f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT DO NOTHING "
             "RETURNING time, race_id, pool, selection, odds"
         )
-    keys = KEYS[table]
-    sets = [assignment(table, col) for col in COLUMNS[table] if col not in keys]
+    sets = [f"{col} = {expression(table, col)}" for col in updated_columns(table)]
     sets.append("updated_at = now()")
     return (
         f"INSERT INTO {table} AS t ({col_list}) SELECT {col_list} FROM {stage} "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}"
+        f"ON CONFLICT ({', '.join(KEYS[table])}) DO UPDATE SET {', '.join(sets)} WHERE {differs(table)}"
+    )
+
+
+def correct_odds_sql() -> str:
+    """The odds upsert of a reprocess: a stored snapshot whose values the current normalizer reads differently takes
+    the new values (a snapshot is otherwise never rewritten: a poll cannot change a past price). Returns every row
+    inserted or changed, and which."""
+    table = "odds_snapshots"
+    col_list = ", ".join(COLUMNS[table])
+    sets = ", ".join(f"{col} = excluded.{col}" for col in updated_columns(table))
+    return (
+        f"INSERT INTO {table} AS t ({col_list}) SELECT {col_list} FROM {staging_table(table)} "
+        f"ON CONFLICT ({', '.join(KEYS[table])}) DO UPDATE SET {sets} WHERE {differs(table)} "
+        "RETURNING time, race_id, pool, selection, odds, (xmax = 0) AS inserted"
+    )
+
+
+def _json_object(pairs: list[str]) -> str:
+    """``jsonb_build_object`` of name/value pairs, in parts (a function takes at most 100 arguments)."""
+    parts = [", ".join(pairs[n : n + 40]) for n in range(0, len(pairs), 40)] or [""]
+    return " || ".join(f"jsonb_build_object({part})" for part in parts)
+
+
+def changes_sql(table: str) -> str:
+    """The staged rows the upsert would insert or change, without writing: ``key`` (the key columns, a JSON array),
+    ``inserted`` and ``changed`` (``{column: [stored, new]}`` of the columns that would change; NULL for a row
+    that would be inserted). Odds snapshots take the staged rows' first and last time as ``$1`` and ``$2``, so the
+    hypertable is searched in their chunks only."""
+    keys = KEYS[table]
+    pairs: list[str] = []
+    for col in updated_columns(table):
+        new = expression(table, col)
+        pair = f"jsonb_build_array(to_jsonb(t.{col}), to_jsonb({new}))"
+        pairs += [f"'{col}'", f"CASE WHEN t.{col} IS DISTINCT FROM {new} THEN {pair} END"]
+    on = " AND ".join(f"t.{k} = excluded.{k}" for k in keys)
+    if table == "odds_snapshots":
+        on += " AND t.time BETWEEN $1 AND $2"
+    key = ", ".join(f"excluded.{k}" for k in keys)
+    return (
+        f"SELECT jsonb_build_array({key}) AS key, t.{keys[0]} IS NULL AS inserted, "
+        f"CASE WHEN t.{keys[0]} IS NOT NULL THEN jsonb_strip_nulls({_json_object(pairs)}) END AS changed "
+        f"FROM {staging_table(table)} AS excluded LEFT JOIN {table} AS t ON {on} "
+        f"WHERE t.{keys[0]} IS NULL OR {differs(table)}"
     )
 
 

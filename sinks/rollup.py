@@ -42,6 +42,27 @@ MERGE_SQL = MERGE.replace(
 )
 MERGE_STAGED_SQL = MERGE.replace("{source}", "stage_odds_snapshots")
 REBUILD_SQL = f"INSERT INTO {TABLE} " + GROUPED.replace("{source}", "odds_snapshots")
+_KEYS = """
+WITH k AS (
+    SELECT DISTINCT time_bucket(INTERVAL '1 day', u.time, TIMESTAMPTZ '2000-01-01 00:00:00+09') AS day,
+           u.race_id, u.pool, u.selection
+    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[]) AS u(time, race_id, pool, selection)
+)
+"""
+DROP_KEYS_SQL = (
+    _KEYS + f"DELETE FROM {TABLE} r USING k "
+    "WHERE r.day = k.day AND r.race_id = k.race_id AND r.pool = k.pool AND r.selection = k.selection"
+)
+REFILL_KEYS_SQL = (
+    _KEYS
+    + f"INSERT INTO {TABLE} "
+    + GROUPED.replace(
+        "{source}",
+        "(SELECT s.time, s.race_id, s.pool, s.selection, s.odds FROM odds_snapshots s JOIN k "
+        "ON s.race_id = k.race_id AND s.pool = k.pool AND s.selection = k.selection "
+        "AND s.time >= k.day AND s.time < k.day + INTERVAL '1 day') AS src",
+    )
+)
 
 
 async def exists(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> bool:
@@ -64,6 +85,17 @@ async def merge_staged(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionPro
     the grouping and the upsert together, measured).
     """
     await conn.execute(MERGE_STAGED_SQL)
+
+
+async def recompute(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, rows: Sequence[tuple[datetime, str, str, str]]
+) -> None:
+    """Recompute the rollup rows of the days, races, pools and selections of changed odds rows (a reprocess that
+    corrected stored prices), from ``odds_snapshots``, in the transaction that changed them."""
+    if rows:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        await conn.execute(DROP_KEYS_SQL, *columns)
+        await conn.execute(REFILL_KEYS_SQL, *columns)
 
 
 async def rebuild(conn: asyncpg.Connection) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from schemas.records import OddsBoard, read_message
+from schemas.records import OddsBoard, OddsRecord, read_message
 from sinks.tables import COLUMNS, FETCHED_AT_INDEX, JSON_COLUMNS, KEYS, TABLE_OF_MODEL
 
 
@@ -39,8 +39,16 @@ def _odds_rows(board: OddsBoard, source: Any) -> list[Row]:
     ]
 
 
+def _odds_row(r: OddsRecord, source: Any) -> Row:
+    """An odds record's row (written out like :func:`_odds_rows`; the same unit test holds it to the columns)."""
+    values = (r.time, r.race_id, r.pool, r.selection, r.odds, r.is_final, r.pool_total, r.popularity_rank, r.source)
+    return Row("odds_snapshots", values, source)
+
+
 def rows_of_record(record: BaseModel, source: Any = None) -> list[Row]:
     """The table rows of one validated record: one row, or one per price of an :class:`OddsBoard`."""
+    if isinstance(record, OddsRecord):
+        return [_odds_row(record, source)]
     if isinstance(record, OddsBoard):
         return _odds_rows(record, source)
     table = TABLE_OF_MODEL[type(record)]

@@ -53,7 +53,38 @@ def placeholder_arrays(race_id_values: Sequence[str]) -> list[list[Any]]:
     return [list(column) for column in zip(*races, strict=True)]
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+def grouped(rows: Sequence[Row]) -> tuple[dict[str, list[tuple[Any, ...]]], list[list[Any]] | None]:
+    """The rows' values by table, and the placeholder races of the race ids they reference (None: no reference)."""
+    by_table: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_table.setdefault(row.table, []).append(row.values)
+    referenced = sorted(
+        {row.values[RACE_ID_INDEX[row.table]] for row in rows if row.table != "races" and row.table in RACE_ID_INDEX}
+    )
+    return by_table, placeholder_arrays(referenced) if referenced else None
+
+
+async def link(
+    conn: asyncpg.pool.PoolConnectionProxy, by_table: dict[str, list[tuple[Any, ...]]], unmatched: list[UnmatchedRank]
+) -> dict[str, int]:
+    """After the rows of a transaction: KSPO ranks joined to their cards (:mod:`sinks.ranks`; the ranks still
+    unmatched appended to ``unmatched``) and cycle payoffs attached to their races (:mod:`sinks.payoffs`); the rows
+    this changed, per table."""
+    written: dict[str, int] = {}
+    races = joined_races(by_table, RACE_ID_INDEX)
+    if races:
+        status = await conn.execute(JOIN_SQL, races)
+        written["results"] = int(status.rsplit(" ", 1)[-1])
+        unmatched += unmatched_of(await conn.fetch(UNMATCHED_SQL, races))
+    days = payoffs.payoff_days(by_table)
+    if days:
+        status = await conn.execute(payoffs.ATTACH_SQL, days)
+        written["races"] = int(status.rsplit(" ", 1)[-1])
+    return written
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """A pool connection's staging tables (session temp tables, emptied at every commit)."""
     for table in ORDER:
         await conn.execute(create_staging_sql(table))
 
@@ -70,7 +101,7 @@ class TimescaleWriter:
 
     async def start(self) -> None:
         if self._pool is None:
-            self._pool = await create_pool(self.settings, init=_init_connection)
+            self._pool = await create_pool(self.settings, init=init_connection)
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -104,17 +135,7 @@ class TimescaleWriter:
         if self._pool is None:
             await self.start()
         assert self._pool is not None  # noqa: S101
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            by_table.setdefault(row.table, []).append(row.values)
-        referenced = sorted(
-            {
-                row.values[RACE_ID_INDEX[row.table]]
-                for row in rows
-                if row.table != "races" and row.table in RACE_ID_INDEX
-            }
-        )
-        placeholders = placeholder_arrays(referenced) if referenced else None
+        by_table, placeholders = grouped(rows)
         written: dict[str, int] | None = None
         unmatched: list[UnmatchedRank] = []
         try:
@@ -144,15 +165,8 @@ class TimescaleWriter:
                 written = {
                     table: await self._write_table(conn, table, by_table[table]) for table in ORDER if table in by_table
                 }
-                races = joined_races(by_table, RACE_ID_INDEX)
-                if races:
-                    status = await conn.execute(JOIN_SQL, races)
-                    written["results"] = written.get("results", 0) + int(status.rsplit(" ", 1)[-1])
-                    unmatched += unmatched_of(await conn.fetch(UNMATCHED_SQL, races))
-                days = payoffs.payoff_days(by_table)
-                if days:
-                    status = await conn.execute(payoffs.ATTACH_SQL, days)
-                    written["races"] = written.get("races", 0) + int(status.rsplit(" ", 1)[-1])
+                for table, n in (await link(conn, by_table, unmatched)).items():
+                    written[table] = written.get(table, 0) + n
                 return written
         except asyncpg.InterfaceError as exc:
             if conn.is_closed():  # the server ended the connection before or during the call

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from runtime.metrics import SinkMetrics
 from schemas.errors import DatabaseError, DatabaseUnavailable
-from schemas.records import OddsBoard, OddsPrice, ResultRecord
+from schemas.records import OddsBoard, OddsPrice, OddsRecord, ResultRecord
 from sinks.batches import BatchWriter
 from sinks.errors import RowEncodingError
 from sinks.rows import Row, rounds, rows_of_message, rows_of_record
@@ -70,6 +70,9 @@ def test_odds_rows_follow_the_column_order():
         "source": "kra",
     }
     assert (row.table, row.source) == ("odds_snapshots", "event")
+    price = board.prices[0]
+    record = OddsRecord(race_id=board.race_id, time=T0, is_final=False, source="kra", **price.model_dump())
+    assert rows_of_record(record, source="event") == [row]  # one price on its own (a reprocess) makes the same row
 
 
 def test_a_message_is_validated_against_its_model():
