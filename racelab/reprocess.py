@@ -15,6 +15,7 @@ written; the processors sent it to the DLQ when it came in.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -107,13 +108,20 @@ async def reprocess(
                 f"{run.done:,} of {run.total:,} responses done\n"
             )
         progress = Progress(run.total, "responses", out, initial=run.done)
+        loop = asyncio.get_running_loop()
         page = await store.page(selection, run.after, page_responses)
+        normalized = rows_of_page(page, selection.tracks)
         while page:
-            rows, found = rows_of_page(page, selection.tracks)
+            # The next page is read and normalized (in a thread) while the database writes this one: two pages
+            # at most in memory, the two cores busy.
+            following = await store.page(selection, page[-1].position, page_responses)
+            ahead = loop.run_in_executor(None, rows_of_page, following, selection.tracks) if following else None
+            rows, found = normalized
             await store.write_page(rows, page, found)
             r = run.report
             progress.advance(len(page), records=r.records, inserted=sum(r.inserted.values()), changed=r.changed_rows)
-            page = await store.page(selection, page[-1].position, page_responses)
+            page = following
+            normalized = await ahead if ahead is not None else ([], Report())
         if progress.done < progress.total:  # the archive had fewer responses than counted (a retention drop)
             progress.advance(0, final=True, records=run.report.records)
         await store.finish()

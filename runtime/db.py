@@ -64,8 +64,10 @@ async def connect(settings: DatabaseSettings) -> asyncpg.Connection:
 async def create_pool(
     settings: DatabaseSettings,
     init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
+    session: dict[str, str] | None = None,
 ) -> asyncpg.Pool:
-    """A connection pool with the same session settings as :func:`connect` (``init`` runs on each new connection)."""
+    """A connection pool with the same session settings as :func:`connect` (``init`` runs on each new connection),
+    and ``session``'s (server parameters given at connect: they outlast the ``RESET ALL`` of a pool release)."""
     async with translate_errors(settings):
         pool = await asyncpg.create_pool(
             settings.url.get_secret_value(),
@@ -73,7 +75,11 @@ async def create_pool(
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.connect_timeout_s,
-            server_settings={"search_path": f"{settings.schema_name},public", "application_name": "racelab"},
+            server_settings={
+                "search_path": f"{settings.schema_name},public",
+                "application_name": "racelab",
+                **(session or {}),
+            },
         )
     assert pool is not None  # noqa: S101 - asyncpg types the result as optional
     return pool

@@ -34,7 +34,14 @@ from schemas.errors import DatabaseUnavailable
 from schemas.timezones import KST
 from sinks import rollup
 from sinks.batches import BatchWriter, WriteResult
-from sinks.merge import PLACEHOLDERS_SQL, changes_sql, correct_odds_sql, merge_sql, staging_table
+from sinks.merge import (
+    PLACEHOLDERS_SQL,
+    changes_sql,
+    correct_odds_sql,
+    insert_staged_sql,
+    merge_sql,
+    staging_table,
+)
 from sinks.odds_write import copy_rows
 from sinks.ranks import UnmatchedRank
 from sinks.rows import Row, rounds
@@ -46,6 +53,7 @@ ODDS = "odds_snapshots"
 CHANGES_SQL = {table: changes_sql(table) for table in ORDER}
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
 CORRECT_ODDS_SQL = correct_odds_sql()
+INSERT_STAGED_ODDS_SQL = insert_staged_sql(ODDS)
 SEEN = "reprocess_seen"
 CREATE_SEEN_SQL = f"CREATE TEMP TABLE IF NOT EXISTS {SEEN} (tbl text, key jsonb, col text, PRIMARY KEY (tbl, key, col))"
 SEEN_SQL = f"""
@@ -76,6 +84,16 @@ WHERE run_id = $1
 FINISH_SQL = "UPDATE reprocess_runs SET finished_at = now(), updated_at = now() WHERE run_id = $1"
 ABANDON_SQL = "UPDATE reprocess_runs SET finished_at = now() WHERE selection = $1::jsonb AND finished_at IS NULL"
 Position = tuple[datetime, str, bytes]
+# The odds lookups take each page's time range as parameters: planned for their values, so that only the chunks of
+# that range are searched (a generic plan searches every chunk of the year for every row). No JIT: compiling took
+# longer than any of these statements runs (the plans below cost "disabled" and crossed its threshold).
+SESSION = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+# Every lookup of :func:`sinks.merge.changes_sql` is of staged rows by their key: an index nested loop, whatever the
+# statistics of freshly filled chunks say (trusting them, the planner sorted a whole chunk for a merge join, 4x
+# slower, or scanned a chunk it thought nearly empty once per staged row, 100x slower; measured). For that
+# statement only.
+BY_KEY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
+UNSET_BY_KEY = "RESET enable_seqscan; RESET enable_mergejoin; RESET enable_hashjoin"
 
 
 @dataclass(frozen=True)
@@ -283,7 +301,7 @@ class ReprocessStore:
     async def start(self) -> None:
         if self._pool is None:
             settings = self.settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1})
-            self._pool = await create_pool(settings, init=self._init_connection)
+            self._pool = await create_pool(settings, init=self._init_connection, session=SESSION)
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -436,26 +454,34 @@ class ReprocessStore:
             if n:
                 await conn.execute(f"TRUNCATE {staging_table(table)}")
             await copy_rows(conn, table, batch, staged=True)
+            await conn.execute(BY_KEY)
             if table == ODDS:
                 times = [values[0] for values in batch]
                 found = await conn.fetch(CHANGES_SQL[table], min(times), max(times))
             else:
                 found = await conn.fetch(CHANGES_SQL[table])
+            await conn.execute(UNSET_BY_KEY)
             if not found:
                 continue
             staged.take(table, found)
             if table == ODDS:
                 if self._rollup is None:
                     self._rollup = await rollup.exists(conn)
-                written += await _correct_odds(conn, self._rollup)
+                all_new = len(found) == len(batch) and all(r["inserted"] for r in found)
+                written += await _correct_odds(conn, self._rollup, all_new)
             else:
                 status = await conn.execute(MERGE_SQL[table])
                 written += int(status.rsplit(" ", 1)[-1])
         return written
 
 
-async def _correct_odds(conn: asyncpg.pool.PoolConnectionProxy, rolled_up: bool) -> int:
+async def _correct_odds(conn: asyncpg.pool.PoolConnectionProxy, rolled_up: bool, all_new: bool) -> int:
     """Insert the new snapshots and correct the changed ones; the day rollup follows (where the table exists)."""
+    if all_new:  # a rebuild: every staged snapshot is new, they go in as they are and roll up from the stage
+        status = await conn.execute(INSERT_STAGED_ODDS_SQL)
+        if rolled_up:
+            await rollup.merge_staged(conn)
+        return int(status.rsplit(" ", 1)[-1])
     done = await conn.fetch(CORRECT_ODDS_SQL)
     if done and rolled_up:
         inserted = [(r["time"], r["race_id"], r["pool"], r["selection"], r["odds"]) for r in done if r["inserted"]]

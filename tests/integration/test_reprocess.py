@@ -268,7 +268,7 @@ async def test_reprocess_rebuilds_the_tables_and_resumes_after_kill_9(settings: 
     finally:
         await conn.close()
     selection = ["--from", "2025-05-23", "--to", f"{SIM_DAY + timedelta(days=21)}"]
-    command = [sys.executable, "-m", "racelab.cli", "reprocess", *selection, "--page-size", "1"]
+    command = [sys.executable, "-m", "racelab.cli", "reprocess", *selection, "--page-size", "3"]
     env = pipeline_env(settings)
     first = await asyncio.create_subprocess_exec(
         *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
