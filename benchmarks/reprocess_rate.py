@@ -5,8 +5,9 @@ A year of the simulated world's horse racing (every race of Seoul, Busan and Jej
 (API160_1, 500 rows a page) and 20 live-odds snapshots in its last 40 minutes (WIN, PLC and QNL), about 18M odds
 rows, archived by :class:`sinks.archive.ArchiveWriter` into a scratch schema a day at a time (memory stays flat).
 Then ``reprocess`` over the whole year twice: first into empty tables (every row inserted: a rebuild), then again
-(nothing changes, nothing is rewritten: the cost of a run after a normalizer change that touches few rows). Prints
-odds rows per second, responses per second and the peak memory of the process. Needs a database: the local stack
+(nothing changes, nothing is rewritten: the cost of a run after a normalizer change that touches few rows), each
+time the ``racelab reprocess`` command in its own process. Prints odds rows per second and that process's peak
+memory. Needs a database: the local stack
 (``racelab stack up``) or ``RACELAB_DATABASE__URL``.
 
     python -m benchmarks.reprocess_rate [--days 365] [--page-size 100]
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
-import resource
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,14 +29,12 @@ import orjson
 
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import Race, World
-from racelab.reprocess import reprocess
 from runtime.db import connect
 from runtime.settings import Settings, load_settings
 from schemas import endpoints as ep
 from schemas.tracks import BY_CODE, CODES_BY_RACE_TYPE
 from sinks.archive import ArchiveWriter, RawMessage
 from sinks.migrate import migrate
-from sinks.reprocess import Selection
 
 START = date(2024, 1, 1)
 PAGE = 500
@@ -102,6 +102,32 @@ async def archive_year(settings: Settings, n_days: int) -> tuple[int, int, float
     return responses, rows, writing
 
 
+def run_cli(settings: Settings, first: date, last: date, page_size: int) -> tuple[float, float, tuple[str, str]]:
+    """``racelab reprocess`` as its own process: (seconds, its peak memory in MB, (what it read, rate and counts))."""
+    env = {
+        **os.environ,
+        "RACELAB_DATABASE__URL": settings.database.url.get_secret_value(),
+        "RACELAB_DATABASE__SCHEMA_NAME": settings.database.schema_name,
+    }
+    command = [sys.executable, "-m", "racelab.cli", "reprocess", "--from", f"{first}", "--to", f"{last}"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*command, "--page-size", str(page_size)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    if status:
+        raise SystemExit(f"racelab reprocess failed ({status}):\n{out}")
+    first_line = out.splitlines()[0]  # "N archived responses re-normalized into M records"
+    records = int(first_line.split(" into ")[1].split()[0].replace(",", ""))
+    responses = int(first_line.split()[0].replace(",", ""))
+    rate = f"{records:,} odds rows from {responses:,} responses = {records / seconds:,.0f} rows/s"
+    counts = "; ".join(line.strip() for line in out.splitlines()[1:3])
+    return seconds, usage.ru_maxrss / 1024, (rate, counts)
+
+
 async def main(n_days: int, page_size: int) -> None:
     base = load_settings()
     settings = base.model_copy(
@@ -124,19 +150,10 @@ async def main(n_days: int, page_size: int) -> None:
             f"archive {size / 1e6:,.0f} MB = {size / odds_rows * 1e6 / 1e6:.1f} MB per million odds rows "
             f"(bodies as received {body / 1e6:,.0f} MB, {body / size:.1f}x the stored size)"
         )
-        selection = Selection(START - timedelta(days=1), START + timedelta(days=n_days))
+        last = START + timedelta(days=n_days)
         for name in ("into empty tables (every row inserted)", "again (nothing changes, nothing rewritten)"):
-            started = time.perf_counter()
-            run = await reprocess(settings, selection, page_responses=page_size, out=io.StringIO())
-            elapsed = time.perf_counter() - started
-            report = run.report
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(
-                f"reprocess {name}: {report.records:,} odds rows from {report.responses:,} responses in {elapsed:.0f} s"
-                f" = {report.records / elapsed:,.0f} rows/s ({report.responses / elapsed:,.0f} responses/s); "
-                f"inserted {sum(report.inserted.values()):,}, changed {report.changed_rows:,}; "
-                f"peak memory {peak_mb:,.0f} MB"
-            )
+            seconds, peak_mb, report = run_cli(settings, START - timedelta(days=1), last, page_size)
+            print(f"reprocess {name}: {report[0]} in {seconds:.0f} s; {report[1]}; peak memory {peak_mb:,.0f} MB")
         stored = await conn.fetchval("SELECT count(*) FROM odds_snapshots")
         print(f"odds_snapshots holds {stored:,} rows")
         await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')

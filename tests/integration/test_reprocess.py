@@ -10,6 +10,7 @@ routing, then the sink's writer), as the running pipeline would have.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +19,9 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from deploy.stack.broker import TansuBroker
 from processors.dlq import DlqLimit
 from processors.handler import BatchHandler
 from processors.handler import RawMessage as ProcessorMessage
@@ -28,6 +31,7 @@ from producers.simulator.world import World
 from racelab.reprocess import describe, reprocess
 from runtime.db import connect
 from runtime.delivery import Delivery
+from runtime.kafka import ensure_topics, list_topics
 from runtime.settings import Settings
 from schemas import endpoints as ep
 from schemas.topics import TopicCatalogue
@@ -37,7 +41,7 @@ from sinks.rows import rows_of_message
 from sinks.tables import KEYS
 from sinks.writer import TimescaleWriter
 
-from .conftest import pipeline_env
+from .conftest import pipeline_env, start_component
 
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -294,3 +298,66 @@ async def test_reprocess_rebuilds_the_tables_and_resumes_after_kill_9(settings: 
     assert {t: {k: d for k, (d, _) in rows.items()} for t, rows in rebuilt.items()} == {
         t: {k: d for k, (d, _) in rows.items()} for t, rows in landed.items()
     }
+
+
+async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tables(
+    settings: Settings, db_schema: str, tmp_path: Path
+) -> None:
+    """A broker of this test's own (the shared one must keep its topics), killed with -9 and started again: it
+    comes back empty (the local broker keeps topics in memory), the archive still holds every message archived
+    before, and reprocess rebuilds the tables from it to what the live path writes."""
+    broker = TansuBroker(home=tmp_path)
+    broker.start()
+    private = settings.model_copy(
+        update={
+            "broker": settings.broker.model_copy(
+                update={"bootstrap_servers": broker.bootstrap_servers, "idempotence": False, "fetch_max_wait_ms": 50}
+            )
+        }
+    )
+    try:
+        topics = TopicCatalogue(private.topics.prefix)
+        await ensure_topics(private.broker, topics.all_names(), 4)
+        messages = history()
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            for m in messages:
+                kind = dict(m.headers)["kind"].decode()
+                await producer.send(topics.raw(kind), value=m.value, key=m.key, headers=list(m.headers))
+            await producer.flush()
+        finally:
+            await producer.stop()
+        archiver = await start_component("archiver", pipeline_env(private))
+        try:
+            async with asyncio.timeout(90):
+                while await scalar(private, "SELECT count(*) FROM raw_archive") < len(messages):  # noqa: ASYNC110
+                    await asyncio.sleep(0.3)
+        finally:
+            archiver.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(archiver.wait(), 60)
+        archived = await scalar(
+            private, "SELECT md5(string_agg(body_sha256::text, ',' ORDER BY body_sha256)) FROM raw_archive"
+        )
+
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGKILL)
+        broker.pid = None
+        broker.start()  # the same port, nothing in it
+        assert not await list_topics(private.broker)
+
+        assert await scalar(private, "SELECT count(*) FROM raw_archive") == len(messages)
+        assert (
+            await scalar(
+                private, "SELECT md5(string_agg(body_sha256::text, ',' ORDER BY body_sha256)) FROM raw_archive"
+            )
+            == archived
+        )
+        rebuilt = await reprocess(private, SELECTION)
+        assert rebuilt.report.responses == len(messages) and not rebuilt.report.failed
+        assert sum(rebuilt.report.inserted.values()) > 1000
+        before = await digests(private)
+        await land(private, messages)  # the live path on top of the rebuilt tables: nothing to change
+        assert changed(before, await digests(private)) == {}
+    finally:
+        broker.stop()
