@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from deploy.stack.broker import TansuBroker
+from deploy.stack.process import port_open
 from runtime.db import connect
 from runtime.kafka import ensure_topics
 from runtime.settings import Settings, load_settings
@@ -170,7 +171,9 @@ async def main(rate: float, seconds: float) -> None:
             f"{len(stored):,} archived, {len(lost):,} lost from the history = the last {window * 1000:.0f} ms "
             f"before the kill"
         )
-        broker.pid = None
+        port, broker.pid = broker.port, None
+        while port_open(port):  # noqa: ASYNC110 - the killed process's listener goes away
+            await asyncio.sleep(0.05)
         broker.start()
         print(f"after the restart the archive still holds all {len(await archived(settings, 'kill')):,} of them")
     finally:

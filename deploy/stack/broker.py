@@ -51,27 +51,30 @@ class TansuBroker:
     def running(self) -> bool:
         return pid_alive(self.pid) and self.port > 0 and port_open(self.port)
 
+    def command(self) -> list[str]:
+        """The broker's command line, listening on 127.0.0.1 and :attr:`port`, topics in memory."""
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
     def start(self, timeout: float = 30.0) -> None:
         """Start the broker unless it already runs; wait until it accepts connections."""
         if self.running():
             return
-        binary = tansu_binary()
         if not self.port or port_open(self.port):
             self.port = free_port()
-        url = f"tcp://127.0.0.1:{self.port}"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
             proc = subprocess.Popen(
-                [
-                    str(binary),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
+                self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

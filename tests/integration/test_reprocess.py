@@ -10,7 +10,6 @@ routing, then the sink's writer), as the running pipeline would have.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from deploy.stack.broker import TansuBroker
+from deploy.stack.process import free_port, port_open
 from processors.dlq import DlqLimit
 from processors.handler import BatchHandler
 from processors.handler import RawMessage as ProcessorMessage
@@ -306,8 +306,18 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
     """A broker of this test's own (the shared one must keep its topics), killed with -9 and started again: it
     comes back empty (the local broker keeps topics in memory), the archive still holds every message archived
     before, and reprocess rebuilds the tables from it to what the live path writes."""
-    broker = TansuBroker(home=tmp_path)
-    broker.start()
+    broker = TansuBroker(home=tmp_path, port=free_port())
+
+    async def start_broker() -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *broker.command(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        async with asyncio.timeout(30):
+            while not port_open(broker.port):  # noqa: ASYNC110 - another process starting
+                await asyncio.sleep(0.05)
+        return process
+
+    process = await start_broker()
     private = settings.model_copy(
         update={
             "broker": settings.broker.model_copy(
@@ -340,10 +350,12 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
             private, "SELECT md5(string_agg(body_sha256::text, ',' ORDER BY body_sha256)) FROM raw_archive"
         )
 
-        assert broker.pid is not None
-        os.kill(broker.pid, signal.SIGKILL)
-        broker.pid = None
-        broker.start()  # the same port, nothing in it
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        async with asyncio.timeout(10):
+            while port_open(broker.port):  # noqa: ASYNC110 - the killed process's listener goes away
+                await asyncio.sleep(0.05)
+        process = await start_broker()  # the same address, nothing in it
         assert not await list_topics(private.broker)
 
         assert await scalar(private, "SELECT count(*) FROM raw_archive") == len(messages)
@@ -360,4 +372,6 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
         await land(private, messages)  # the live path on top of the rebuilt tables: nothing to change
         assert changed(before, await digests(private)) == {}
     finally:
-        broker.stop()
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
