@@ -16,6 +16,7 @@ written; the processors sent it to the DLQ when it came in.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -32,6 +33,7 @@ from schemas.tracks import BY_CODE
 from sinks.reprocess import ArchivedResponse, Report, ReprocessStore, Run, Selection
 from sinks.rows import Row, rows_of_record
 
+log = logging.getLogger(__name__)
 PAGE_RESPONSES = 100
 
 
@@ -77,14 +79,17 @@ def rows_of_page(page: Sequence[ArchivedResponse], tracks: Sequence[str]) -> tup
     report = Report()
     for response in page:
         try:
-            records = records_of(response)
+            records = [record for record in records_of(response) if kept(record, tracks)]
         except ProcessingError as exc:
             report.fail(response, exc)
             continue
+        except Exception as exc:  # a normalizer bug: counted and shown with the response, as the processors do
+            log.exception("normalizer bug on archived poll %s", response.poll_id)
+            report.fail(response, exc)
+            continue
         for record in records:
-            if kept(record, tracks):
-                rows += rows_of_record(record)
-                report.records += 1
+            rows += rows_of_record(record)
+        report.records += len(records)
     return rows, report
 
 

@@ -30,7 +30,10 @@ def _names(known: tuple[str, ...] | list[str], what: str) -> Any:
 
 
 def _handle(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
     from racelab.reprocess import PAGE_RESPONSES, describe, reprocess
+    from schemas.errors import DatabaseError
     from sinks.reprocess import Selection
 
     if args.to < args.from_:
@@ -53,6 +56,9 @@ def _handle(settings: Settings, args: argparse.Namespace) -> int:
                 page_responses=args.page_size or PAGE_RESPONSES,
             )
         )
+    except asyncpg.UndefinedTableError as exc:
+        schema = settings.database.schema_name
+        raise DatabaseError(f"schema {schema} is missing a table ({exc}); run 'racelab migrate'") from exc
     except KeyboardInterrupt:
         if args.dry_run:
             print("\nracelab: interrupted; a dry run writes nothing", file=sys.stderr)  # noqa: T201

@@ -17,7 +17,9 @@ by the sink's rules in one transaction with the run's checkpoint, and what that 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,11 +31,12 @@ import asyncpg
 import orjson
 
 from runtime.db import close_pool, create_pool
+from runtime.pgerrors import is_unavailable
 from runtime.settings import DatabaseSettings
 from schemas.errors import DatabaseUnavailable
 from schemas.timezones import KST
 from sinks import rollup
-from sinks.batches import BatchWriter, WriteResult
+from sinks.batches import DRIVER_ERRORS, FIRST_RETRY_DELAY_S, BatchWriter, WriteResult
 from sinks.merge import (
     PLACEHOLDERS_SQL,
     changes_sql,
@@ -48,7 +51,9 @@ from sinks.rows import Row, rounds
 from sinks.tables import COLUMNS, KEYS, ORDER
 from sinks.writer import grouped, init_connection, link
 
+log = logging.getLogger(__name__)
 EXAMPLES = 3
+MAX_RETRY_DELAY_S = 10.0
 ODDS = "odds_snapshots"
 CHANGES_SQL = {table: changes_sql(table) for table in ORDER}
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
@@ -194,7 +199,9 @@ class Report:
         self.linked.update(other.linked)
         for name, found in other.examples.items():
             mine = self.examples.setdefault(name, [])
-            mine += found[: max(0, EXAMPLES - len(mine))]
+            for example in found:
+                if len(mine) < EXAMPLES and all(example[0] != seen[0] for seen in mine):  # one per row
+                    mine.append(example)
         self.failed.update(other.failed)
         self.failed_examples += other.failed_examples[: max(0, EXAMPLES - len(self.failed_examples))]
         self.rejected += other.rejected
@@ -325,11 +332,22 @@ class ReprocessStore:
         return int(await pool.fetchval(COUNT_SQL, *selection.arguments()))
 
     async def page(self, selection: Selection, after: Position | None, limit: int) -> list[ArchivedResponse]:
-        """The next ``limit`` archived responses of a selection after a position, in fetch order."""
-        pool = await self._pool_ready()
+        """The next ``limit`` archived responses of a selection after a position, in fetch order (a database
+        outage is waited out, as for the writes)."""
         position = after or (None, None, None)
-        found = await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
-        return [_response(r) for r in found]
+        delay = FIRST_RETRY_DELAY_S
+        while True:
+            try:
+                pool = await self._pool_ready()
+                found = await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
+            except (*DRIVER_ERRORS, DatabaseUnavailable) as exc:
+                if not isinstance(exc, DatabaseUnavailable) and not is_unavailable(exc):
+                    raise
+                log.warning("database unavailable reading the archive (%s); retry in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(MAX_RETRY_DELAY_S, delay * 2)
+                continue
+            return [_response(r) for r in found]
 
     async def open_run(self, selection: Selection, restart: bool = False) -> Run:
         """The run of a selection: the unfinished one, resumed (unless ``restart``), else a new one; a dry run is

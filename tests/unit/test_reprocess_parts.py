@@ -7,18 +7,19 @@ from __future__ import annotations
 import io
 from collections import Counter
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 
 from racelab.cli import build_parser
-from racelab.reprocess import describe, kept
+from racelab.reprocess import describe, kept, rows_of_page
 from runtime.progress import Progress
 from schemas.records import PayoffRecord, RaceRecord, ResultRecord
 from sinks.archive import COLUMNS as ARCHIVE_COLUMNS
 from sinks.archive import RawMessage, archive_values
 from sinks.merge import changes_sql, correct_odds_sql, merge_sql
-from sinks.reprocess import Report, Run, Selection, header_list
+from sinks.reprocess import ArchivedResponse, Report, Run, Selection, header_list
 
 AT = datetime(2024, 12, 14, 3, 0, tzinfo=UTC)
 
@@ -139,3 +140,27 @@ def test_progress_shows_rate_eta_and_counts_and_starts_from_a_resumed_position()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[") and "200/400 responses" in lines[0] and "records 5,000  changed 3" in lines[0]
     assert "400/400 responses" in lines[-1] and "ETA 0:00:00" in lines[-1] and "/s" in lines[-1]
+
+
+def _archived(body: bytes, poll_id: str) -> ArchivedResponse:
+    headers = [
+        ("source", b"kra"),
+        ("kind", b"results"),
+        ("endpoint", b"API214_1/RaceDetailResult_1"),
+        ("params", b'{"meet":"3","rc_date":"20250523","rc_no":"1"}'),
+        ("fetched_at", b"2025-05-23T09:00:00.000000Z"),
+        ("poll_id", poll_id.encode()),
+        ("http_status", b"200"),
+    ]
+    return ArchivedResponse(AT, poll_id, b"\x00" * 32, "racelab.raw.results", 0, 1, "k", "results", headers, body)
+
+
+def test_a_page_of_real_results_normalizes_as_the_processors_do_and_a_bad_response_is_counted():
+    sample = (Path(__file__).resolve().parents[1] / "samples" / "kra_api214_response.json").read_bytes()
+    page = [_archived(sample, "poll-a"), _archived(b'{"response": {"body": "not rows"', "poll-b")]
+    rows, report = rows_of_page(page, ())
+    assert report.records == 11 and [r.table for r in rows].count("results") == 10  # one race, ten runners
+    assert {r.values[0] for r in rows if r.table == "races"} == {"horse-busan-1-20250523"}
+    assert sum(report.failed.values()) == 1 and report.failed_examples[0][0] == "poll-b"
+    rows, report = rows_of_page(page[:1], ("seoul",))  # a Busan race: none of its records kept
+    assert (rows, report.records) == ([], 0)
