@@ -20,10 +20,12 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import orjson
 
@@ -102,6 +104,17 @@ async def archive_year(settings: Settings, n_days: int) -> tuple[int, int, float
     return responses, rows, writing
 
 
+def _high_water_kb(pid: int) -> int:
+    """A running process's peak resident memory so far (``VmHWM``), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_cli(settings: Settings, first: date, last: date, page_size: int) -> tuple[float, float, tuple[str, str]]:
     """``racelab reprocess`` as its own process: (seconds, its peak memory in MB, (what it read, rate and counts))."""
     env = {
@@ -111,21 +124,25 @@ def run_cli(settings: Settings, first: date, last: date, page_size: int) -> tupl
     }
     command = [sys.executable, "-m", "racelab.cli", "reprocess", "--from", f"{first}", "--to", f"{last}"]
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*command, "--page-size", str(page_size)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if status:
-        raise SystemExit(f"racelab reprocess failed ({status}):\n{out}")
+    peak_kb = 0
+    with tempfile.TemporaryFile() as out_file:
+        proc = subprocess.Popen(
+            [*command, "--page-size", str(page_size)], env=env, stdout=out_file, stderr=subprocess.DEVNULL
+        )
+        while proc.poll() is None:  # its own high-water mark (ru_maxrss of a child counts the parent's at fork)
+            peak_kb = max(peak_kb, _high_water_kb(proc.pid))
+            time.sleep(0.5)
+        seconds = time.perf_counter() - started
+        out_file.seek(0)
+        out = out_file.read().decode()
+    if proc.returncode:
+        raise SystemExit(f"racelab reprocess failed ({proc.returncode}):\n{out}")
     first_line = out.splitlines()[0]  # "N archived responses re-normalized into M records"
     records = int(first_line.split(" into ")[1].split()[0].replace(",", ""))
     responses = int(first_line.split()[0].replace(",", ""))
     rate = f"{records:,} odds rows from {responses:,} responses = {records / seconds:,.0f} rows/s"
     counts = "; ".join(line.strip() for line in out.splitlines()[1:3])
-    return seconds, usage.ru_maxrss / 1024, (rate, counts)
+    return seconds, peak_kb / 1024, (rate, counts)
 
 
 async def main(n_days: int, page_size: int) -> None:
