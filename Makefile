@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive bench-reprocess
+	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive bench-reprocess bench-loss-window
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -76,3 +76,6 @@ bench-archive: stack-up  ## raw archive bytes per million odds rows and its writ
 
 bench-reprocess: stack-up  ## racelab reprocess over a simulated year through the archive (~18M odds rows)
 	$(BIN)/python -m benchmarks.reprocess_rate
+
+bench-loss-window: stack-up  ## what a restart of the memory-only local broker loses from the archive
+	$(BIN)/python -m benchmarks.archive_loss_window
