@@ -28,13 +28,13 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from benchmarks.scratch import scratch_schema
 from deploy.stack.broker import TansuBroker
 from deploy.stack.process import port_open
 from runtime.db import connect
 from runtime.kafka import ensure_topics
 from runtime.settings import Settings, load_settings
 from schemas.topics import TopicCatalogue
-from sinks.migrate import migrate
 
 
 def _headers(poll_id: str) -> list[tuple[str, bytes]]:
@@ -119,13 +119,12 @@ def _ms(values: list[float], q: float) -> float:
 
 async def main(rate: float, seconds: float) -> None:
     base = load_settings()
-    settings = base.model_copy(
-        update={
-            "database": base.database.model_copy(update={"schema_name": f"bench_{uuid.uuid4().hex[:8]}"}),
-            "topics": base.topics.model_copy(update={"prefix": f"loss{uuid.uuid4().hex[:6]}"}),
-        }
-    )
-    await migrate(settings.database)
+    async with scratch_schema(base.database) as database:
+        topics = base.topics.model_copy(update={"prefix": f"loss{uuid.uuid4().hex[:6]}"})
+        await measure(base.model_copy(update={"database": database, "topics": topics}), rate, seconds)
+
+
+async def measure(settings: Settings, rate: float, seconds: float) -> None:
     home = Path(tempfile.mkdtemp(prefix="racelab-loss-"))
     broker = TansuBroker(home=home)
     broker.start()
@@ -184,11 +183,6 @@ async def main(rate: float, seconds: float) -> None:
             archiver.kill()
         await publisher.producer.stop()
         broker.stop()
-        conn = await connect(settings.database)
-        try:
-            await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
-        finally:
-            await conn.close()
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 
+from benchmarks.scratch import scratch_schema
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
 from runtime.db import connect
-from runtime.settings import load_settings
+from runtime.settings import DatabaseSettings, load_settings
 from schemas.tracks import CODES_BY_RACE_TYPE
 from sinks.archive import ArchiveWriter, RawMessage
-from sinks.migrate import migrate
 
 PAGE = 1000
 
@@ -58,10 +58,12 @@ def pages(days: int) -> tuple[list[RawMessage], int]:
 
 
 async def main(days: int) -> None:
+    async with scratch_schema(load_settings().database) as settings:
+        await measure(settings, days)
+
+
+async def measure(settings: DatabaseSettings, days: int) -> None:
     messages, odds_rows = pages(days)
-    base = load_settings().database
-    settings = base.model_copy(update={"schema_name": f"bench_{uuid.uuid4().hex[:8]}"})
-    await migrate(settings)
     writer = ArchiveWriter(settings)
     started = time.perf_counter()
     for n in range(0, len(messages), 200):
@@ -94,7 +96,6 @@ async def main(days: int) -> None:
             )
         else:
             print("no compression on the Apache build (the licensed variant of migration 0015 compresses chunks)")
-        await conn.execute(f'DROP SCHEMA "{settings.schema_name}" CASCADE')
     finally:
         await conn.close()
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.scratch import scratch_schema
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import Race, World
 from runtime.db import connect
@@ -36,7 +37,6 @@ from runtime.settings import Settings, load_settings
 from schemas import endpoints as ep
 from schemas.tracks import BY_CODE, CODES_BY_RACE_TYPE
 from sinks.archive import ArchiveWriter, RawMessage
-from sinks.migrate import migrate
 
 START = date(2024, 1, 1)
 PAGE = 500
@@ -147,10 +147,11 @@ def run_cli(settings: Settings, first: date, last: date, page_size: int) -> tupl
 
 async def main(n_days: int, page_size: int) -> None:
     base = load_settings()
-    settings = base.model_copy(
-        update={"database": base.database.model_copy(update={"schema_name": f"bench_{uuid.uuid4().hex[:8]}"})}
-    )
-    await migrate(settings.database)
+    async with scratch_schema(base.database) as database:
+        await measure(base.model_copy(update={"database": database}), n_days, page_size)
+
+
+async def measure(settings: Settings, n_days: int, page_size: int) -> None:
     conn = await connect(settings.database)
     try:
         started = time.perf_counter()
@@ -173,7 +174,6 @@ async def main(n_days: int, page_size: int) -> None:
             print(f"reprocess {name}: {report[0]} in {seconds:.0f} s; {report[1]}; peak memory {peak_mb:,.0f} MB")
         stored = await conn.fetchval("SELECT count(*) FROM odds_snapshots")
         print(f"odds_snapshots holds {stored:,} rows")
-        await conn.execute(f'DROP SCHEMA "{settings.database.schema_name}" CASCADE')
     finally:
         await conn.close()
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
+from benchmarks.scratch import scratch_schema
 from runtime.db import connect
-from runtime.settings import load_settings
-from sinks.migrate import migrate
+from runtime.settings import DatabaseSettings, load_settings
 from sinks.tables import COLUMNS
 from sinks.writer import Row, TimescaleWriter
 
@@ -55,9 +54,11 @@ async def run(total: int, batch: int) -> None:
 
 
 async def run_one(rows: list[Row], batch: int, rollup: bool) -> None:
-    base = load_settings().database
-    settings = base.model_copy(update={"schema_name": f"bench_{uuid.uuid4().hex[:8]}"})
-    await migrate(settings)
+    async with scratch_schema(load_settings().database) as settings:
+        await measure(settings, rows, batch, rollup)
+
+
+async def measure(settings: DatabaseSettings, rows: list[Row], batch: int, rollup: bool) -> None:
     if not rollup:
         conn = await connect(settings)
         try:
@@ -83,7 +84,6 @@ async def run_one(rows: list[Row], batch: int, rollup: bool) -> None:
             size = await conn.fetchval("SELECT pg_size_pretty(hypertable_size('odds_snapshots'))")
             print(f"  hypertable size: {size}")
         finally:
-            await conn.execute(f'DROP SCHEMA "{settings.schema_name}" CASCADE')
             await conn.close()
     finally:
         await writer.stop()
