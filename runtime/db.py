@@ -93,3 +93,27 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
         if classify(exc) != "unavailable":
             raise
         pool.terminate()
+
+
+class LazyPool:
+    """A pool opened on first use (:func:`create_pool`, with ``init`` and ``session``) and closed by :meth:`close`
+    (:func:`close_pool`); used again after a close, it opens a new one."""
+
+    def __init__(
+        self,
+        settings: DatabaseSettings,
+        init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
+        session: dict[str, str] | None = None,
+    ) -> None:
+        self.settings, self.init, self.session = settings, init, session
+        self._pool: asyncpg.Pool | None = None
+
+    async def get(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await create_pool(self.settings, init=self.init, session=self.session)
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await close_pool(pool)

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from runtime.db import close_pool, create_pool
+from runtime.db import LazyPool
 from runtime.settings import DatabaseSettings
 from schemas.errors import PipelineError
 from sinks.batches import BatchWriter
@@ -117,17 +117,14 @@ class ArchiveWriter:
 
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(settings, init=_init_connection)
         self._batches = BatchWriter(self._transaction)
 
     async def start(self) -> None:
-        if self._pool is None:
-            self._pool = await create_pool(self.settings, init=_init_connection)
+        await self._pool.get()
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await close_pool(pool)
+        await self._pool.close()
 
     async def write_until_done(self, messages: Sequence[RawMessage], max_delay_s: float = 10.0) -> dict[str, int]:
         """Store the messages not stored yet (one transaction), waiting out database outages; the messages stored
@@ -146,10 +143,8 @@ class ArchiveWriter:
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction; the messages stored for the first time, by kind (summed over bisected parts)."""
-        if self._pool is None:
-            await self.start()
-        assert self._pool is not None  # noqa: S101
-        async with self._pool.acquire() as conn, conn.transaction():
+        pool = await self._pool.get()
+        async with pool.acquire() as conn, conn.transaction():
             await conn.copy_records_to_table(STAGE, records=[r.values for r in rows], columns=COLUMNS)
             stored = await conn.fetch(INSERT_SQL)
         by_kind: dict[str, int] = {}

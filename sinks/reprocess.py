@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from runtime.db import close_pool, create_pool
+from runtime.db import LazyPool
 from runtime.pgerrors import is_unavailable
 from runtime.settings import DatabaseSettings
 from schemas.errors import DatabaseUnavailable
@@ -297,7 +297,8 @@ class ReprocessStore:
     def __init__(self, settings: DatabaseSettings, dry_run: bool = False) -> None:
         self.settings = settings
         self.dry_run = dry_run
-        self._pool: asyncpg.Pool | None = None
+        one = settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1})
+        self._pool = LazyPool(one, init=self._init_connection, session=SESSION)
         self._batches = BatchWriter(self._transaction)
         self._run: Run | None = None
         self._page: tuple[int, Position, int] | None = None  # (rows in the page, its last position, responses)
@@ -306,9 +307,7 @@ class ReprocessStore:
         self._rollup: bool | None = None  # whether the schema has the day rollup table (the Apache build)
 
     async def start(self) -> None:
-        if self._pool is None:
-            settings = self.settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1})
-            self._pool = await create_pool(settings, init=self._init_connection, session=SESSION)
+        await self._pool.get()
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -316,19 +315,11 @@ class ReprocessStore:
         await conn.execute(CREATE_SEEN_SQL)
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await close_pool(pool)
-
-    async def _pool_ready(self) -> asyncpg.Pool:
-        if self._pool is None:
-            await self.start()
-        assert self._pool is not None  # noqa: S101
-        return self._pool
+        await self._pool.close()
 
     async def count(self, selection: Selection) -> int:
         """The archived responses of a selection."""
-        pool = await self._pool_ready()
+        pool = await self._pool.get()
         return int(await pool.fetchval(COUNT_SQL, *selection.arguments()))
 
     async def page(self, selection: Selection, after: Position | None, limit: int) -> list[ArchivedResponse]:
@@ -338,7 +329,7 @@ class ReprocessStore:
         delay = FIRST_RETRY_DELAY_S
         while True:
             try:
-                pool = await self._pool_ready()
+                pool = await self._pool.get()
                 found = await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
             except (*DRIVER_ERRORS, DatabaseUnavailable) as exc:
                 if not isinstance(exc, DatabaseUnavailable) and not is_unavailable(exc):
@@ -352,7 +343,7 @@ class ReprocessStore:
     async def open_run(self, selection: Selection, restart: bool = False) -> Run:
         """The run of a selection: the unfinished one, resumed (unless ``restart``), else a new one; a dry run is
         a new one kept nowhere."""
-        pool = await self._pool_ready()
+        pool = await self._pool.get()
         total = await self.count(selection)
         if self.dry_run:
             self._run = Run(None, None, total)
@@ -382,22 +373,23 @@ class ReprocessStore:
     async def finish(self) -> None:
         """Mark the run done (a later run of the same selection starts from the beginning)."""
         if self._run is not None and self._run.run_id is not None:
-            pool = await self._pool_ready()
+            pool = await self._pool.get()
             await pool.execute(FINISH_SQL, self._run.run_id)
 
     async def write_page(self, rows: Sequence[Row], responses: Sequence[ArchivedResponse], report: Report) -> Report:
         """Write one page's rows (waiting out outages), move the checkpoint past ``responses``, and return the page's
         report (``report``: what normalizing the page found, e.g. failures, merged in)."""
         assert self._run is not None and responses  # noqa: S101 - open_run first; a page has responses
-        self._page = (len(rows), responses[-1].position, len(responses))
+        rows = _unique_odds(rows)
+        self._page = (len(rows), responses[-1].position, len(responses))  # what a whole-page transaction holds
         self._page_report = Report()
         self._page_report.add(report)
         self._page_report.responses = len(responses)
         self._checkpointed = False
-        result: WriteResult = await self._batches.write_until_done(_unique_odds(rows))
+        result: WriteResult = await self._batches.write_until_done(rows)
         self._page_report.rejected += len(result.rejected)
         if not self._checkpointed:  # no rows, or the page was split around rejected rows: its checkpoint on its own
-            pool = await self._pool_ready()
+            pool = await self._pool.get()
             async with pool.acquire() as conn, conn.transaction():
                 await self._checkpoint(conn, Report())
         run = self._run
@@ -420,7 +412,7 @@ class ReprocessStore:
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction: the rows (a dry run rolls them back to a savepoint), the changes counted, and the
         checkpoint when these are the whole page; the counts join the page's report only once it committed."""
-        pool = await self._pool_ready()
+        pool = await self._pool.get()
         by_table, placeholders = grouped(rows)
         staged = _Staged()
         written: dict[str, int] = {}

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import InternalClientError
 
-from runtime.db import close_pool, create_pool
+from runtime.db import LazyPool
 from runtime.metrics import SinkMetrics
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
@@ -95,18 +95,15 @@ class TimescaleWriter:
     def __init__(self, settings: DatabaseSettings, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(settings, init=init_connection)
         self._batches = BatchWriter(self._transaction, metrics)
         self._unmatched: list[UnmatchedRank] = []
 
     async def start(self) -> None:
-        if self._pool is None:
-            self._pool = await create_pool(self.settings, init=init_connection)
+        await self._pool.get()
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await close_pool(pool)
+        await self._pool.close()
 
     async def write(self, rows: Sequence[Row]) -> WriteResult:
         """Write rows in one transaction; bad rows are bisected out; raises DatabaseUnavailable on an outage."""
@@ -125,21 +122,17 @@ class TimescaleWriter:
         """Record that these ranks' dead letters were delivered (they are not reported again)."""
         if not ranks:
             return
-        if self._pool is None:
-            await self.start()
-        assert self._pool is not None  # noqa: S101
-        await self._pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
+        pool = await self._pool.get()
+        await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""
-        if self._pool is None:
-            await self.start()
-        assert self._pool is not None  # noqa: S101
+        pool = await self._pool.get()
         by_table, placeholders = grouped(rows)
         written: dict[str, int] | None = None
         unmatched: list[UnmatchedRank] = []
         try:
-            async with self._pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 written = await self._commit(conn, by_table, placeholders, unmatched)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             if written is None:
