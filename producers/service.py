@@ -20,8 +20,9 @@ from producers.state import ProducerStore
 from runtime.db import create_pool
 from runtime.kafka import ensure_topics
 from runtime.metrics import producer_metrics
-from runtime.ops import OpsServer, broker_check, database_check
+from runtime.ops import OpsServer, broker_check, database_check, topics_check
 from runtime.settings import Settings
+from runtime.topic_keeper import catalogue_keeper
 from schemas.errors import PipelineError
 from schemas.topics import KINDS
 
@@ -92,12 +93,17 @@ async def _every(seconds: float, what: str, action: Callable[[], Awaitable[None]
 
 async def run_producers(settings: Settings, stop: asyncio.Event) -> None:
     """Poll until ``stop`` is set; serves /metrics, /healthz and /readyz meanwhile."""
-    ops = OpsServer(settings.ops.host, settings.ops.producers_port, [broker_check(settings), database_check(settings)])
+    keeper = catalogue_keeper(settings)
+    raw = [settings.topics.catalogue().raw(k) for k in KINDS]
+    checks = [broker_check(settings), topics_check(keeper, raw, settings.ops.stuck_after_s), database_check(settings)]
+    ops = OpsServer(settings.ops.host, settings.ops.producers_port, checks)
     if settings.ops.enabled:
         await ops.start()
+    keeping = asyncio.create_task(keeper.run())
     try:
         await _produce(settings, stop)
     finally:
+        keeping.cancel()
         await ops.stop()
 
 

@@ -6,14 +6,46 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import aiokafka.admin.client
+import aiokafka.client
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
+from aiokafka.protocol.metadata import MetadataRequest
 
 from runtime.settings import BrokerSettings
 from schemas.errors import BrokerError
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class _MetadataWithoutAutoCreate(MetadataRequest):  # type: ignore[misc]
+    """A metadata request that never asks the broker to create the topics it names."""
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = None) -> None:
+        super().__init__(topics, allow_auto_topic_creation=bool(allow_auto_topic_creation))
+
+
+def forbid_auto_create() -> None:
+    """Make every aiokafka client of this process (producers, Faust's consumers, admin) ask for metadata without
+    creating topics.
+
+    aiokafka asks the broker to create any topic it looks up that does not exist, with the broker's defaults
+    (another partition count, no retention policy). A topic missing after a broker restart must come back from the
+    catalogue instead (:mod:`runtime.topic_keeper`): until then a send waits and is retried, and nothing is
+    published to a topic of the wrong shape.
+    """
+    aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreate
+    aiokafka.admin.client.MetadataRequest = _MetadataWithoutAutoCreate
+
+
+forbid_auto_create()  # every process that talks to the broker imports this module
 
 
 def durable_producer(settings: BrokerSettings, role: str, **overrides: Any) -> AIOKafkaProducer:
@@ -64,6 +96,31 @@ async def list_topics(settings: BrokerSettings, timeout_s: float = 10.0) -> set[
         ) from exc
     finally:
         await admin.close()
+
+
+async def partition_counts(
+    settings: BrokerSettings, names: Iterable[str], timeout_s: float = 10.0
+) -> dict[str, int | None]:
+    """Each topic's partition count on the broker, None for a topic that does not exist (never creates one)."""
+    admin = await _started(settings, timeout_s)
+    try:
+        described = await asyncio.wait_for(admin.describe_topics(sorted(set(names))), timeout_s)
+    except (TimeoutError, KafkaError) as exc:
+        raise BrokerError(
+            f"the broker at {settings.bootstrap_servers} did not describe topics ({exc.__class__.__name__})"
+        ) from exc
+    finally:
+        await admin.close()
+    counts: dict[str, int | None] = {}
+    for topic in described:
+        code = topic["error_code"]
+        if code == UnknownTopicOrPartitionError.errno:
+            counts[topic["topic"]] = None
+        elif code != 0:
+            raise BrokerError(f"the broker did not describe topic {topic['topic']} ({for_code(code).__name__})")
+        else:
+            counts[topic["topic"]] = len(topic["partitions"])
+    return counts
 
 
 async def ensure_topics(

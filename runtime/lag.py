@@ -91,6 +91,18 @@ class LagMonitor:
 
     def update(self, figures: list[TopicLag]) -> None:
         before = {f.topic: f.committed for f in self.figures}
+        ends = {f.topic: f.end for f in self.figures}
+        for f in figures:
+            if f.end < ends.get(f.topic, 0):
+                log.warning(
+                    "group %s: topic %s holds fewer messages than before (end offset %d, was %d): the broker lost it "
+                    "(a restart or a deletion) and the group's offsets with it; the group reads it from its beginning "
+                    "once it is back",
+                    self.group,
+                    f.topic,
+                    f.end,
+                    ends[f.topic],
+                )
         moved = any(before.get(f.topic, -1) != f.committed for f in figures)
         self.figures = figures
         self.last_measured = self.clock()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 
@@ -51,6 +53,71 @@ class SecretMaskFilter(logging.Filter):
 
 
 _FORMATTER = logging.Formatter()
+REPEAT_INTERVAL_S = 60.0
+
+
+@dataclass
+class _Seen:
+    passed_at: float
+    suppressed: int = 0
+    last: logging.LogRecord | None = None
+
+
+class RepeatSummaryFilter(logging.Filter):
+    """Lets a warning or error through at most once per ``interval_s``; the repeats are counted and summarized.
+
+    Records are alike when they come from the same logger, at the same level, with the same message template (a
+    commit failing on 24 partitions, ten times a second, is one line a minute). The first one passes; the ones after
+    it within the interval are held back and counted; once the interval is over, one summary line names the count
+    and shows the last one. Summaries of lines that stopped repeating go out with the next record of any kind.
+    """
+
+    def __init__(self, handler: logging.Handler, interval_s: float = REPEAT_INTERVAL_S) -> None:
+        super().__init__()
+        self.handler = handler
+        self.interval_s = interval_s
+        self._seen: dict[tuple[str, int, str], _Seen] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "repeat_summary", False):
+            return True
+        now = record.created
+        with self._lock:
+            due = self._due(now)
+            passes = True
+            if record.levelno >= logging.WARNING:
+                key = (record.name, record.levelno, str(record.msg))
+                seen = self._seen.get(key)
+                if seen is not None and now - seen.passed_at < self.interval_s:
+                    seen.suppressed += 1
+                    seen.last = record
+                    passes = False
+                else:
+                    self._seen[key] = _Seen(now)
+        for summary in due:
+            self.handler.handle(summary)
+        return passes
+
+    def _due(self, now: float) -> list[logging.LogRecord]:
+        """Summaries of the lines whose interval is over, and forget those (called with the lock held)."""
+        out = []
+        for key, seen in list(self._seen.items()):
+            if now - seen.passed_at < self.interval_s:
+                continue
+            del self._seen[key]
+            if seen.suppressed and seen.last is not None:
+                out.append(self._summary(seen.last, seen.suppressed, now - seen.passed_at))
+        return out
+
+    @staticmethod
+    def _summary(last: logging.LogRecord, count: int, span_s: float) -> logging.LogRecord:
+        summary = logging.makeLogRecord(last.__dict__)
+        summary.msg = f"{last.getMessage()} [and {count} more like it in the last {span_s:.0f}s]"
+        summary.args = ()
+        summary.exc_info = summary.exc_text = None
+        summary.repeat_summary = True
+        return summary
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -83,12 +150,14 @@ def setup_logging(settings: Settings) -> None:
 
 
 def guard_handlers(settings: Settings) -> None:
-    """Put the secret mask on every handler of the root logger and quiet the chatty libraries.
+    """Put the repeat summary and the secret mask on every handler of the root logger; quiet the chatty libraries.
 
     Call it again whenever something replaces the root's handlers (a Faust worker does, at start).
     """
     root = logging.getLogger()
     for handler in root.handlers:
+        if not any(isinstance(f, RepeatSummaryFilter) for f in handler.filters):
+            handler.addFilter(RepeatSummaryFilter(handler))
         if not any(isinstance(f, SecretMaskFilter) for f in handler.filters):
             handler.addFilter(SecretMaskFilter(secret_values(settings)))
     for noisy in ("aiokafka", "faust", "mode", "httpx"):

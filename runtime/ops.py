@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from runtime.commits import CommitWatch
 from runtime.health import check_broker, check_database
 from runtime.lag import LagMonitor
 from runtime.settings import Settings
+from runtime.topic_keeper import TopicKeeper
 
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[tuple[str, bool, str]]]
@@ -61,6 +63,48 @@ def progress_check(monitor: LagMonitor, stuck_after_s: float) -> Check:
                 f"{stalled:.0f}s",
             )
         return "consumer", True, f"group {monitor.group}: lag {monitor.lag}"
+
+    return check
+
+
+def topics_check(
+    keeper: TopicKeeper, topics: Sequence[str], max_age_s: float, commits: CommitWatch | None = None
+) -> Check:
+    """The process's ``topics`` are on the broker with the catalogue's partition counts (as of a check within
+    ``max_age_s``); a consumer's topic that had to be recreated counts once the group has handed out partitions
+    again after it came back."""
+    mine = set(topics)
+
+    async def check() -> tuple[str, bool, str]:
+        found = keeper.problems(mine, max_age_s)
+        waiting = sorted(
+            t for t, at in keeper.recreated.items() if t in mine and commits is not None and commits.assigned_at < at
+        )
+        found += [f"{t} was missing and is recreated; waiting for the group to assign its partitions" for t in waiting]
+        if found:
+            return "topics", False, "; ".join(found)
+        return "topics", True, f"{len(mine)} topics with {keeper.partitions} partitions each"
+
+    return check
+
+
+def commit_check(commits: CommitWatch, monitor: LagMonitor, stuck_after_s: float) -> Check:
+    """The consumer's offset commits return and succeed, and it has partitions whenever its group has work."""
+
+    async def check() -> tuple[str, bool, str]:
+        stuck = commits.commit_stuck_for()
+        if stuck > max(2.0, stuck_after_s / 4):
+            return "commits", False, f"an offset commit has waited {stuck:.0f}s for the broker (progress is not saved)"
+        if commits.failing():
+            return "commits", False, f"the last offset commit failed ({commits.failures} failed so far)"
+        unassigned = commits.unassigned_for()
+        if unassigned > stuck_after_s and monitor.lag > 0:
+            return (
+                "commits",
+                False,
+                f"no partitions assigned for {unassigned:.0f}s while the group has {monitor.lag} message(s) waiting",
+            )
+        return "commits", True, f"{commits.partitions} partitions assigned"
 
     return check
 

@@ -7,12 +7,16 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, NoReturn, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from runtime.commits import CommitWatch
+
+if TYPE_CHECKING:
+    from runtime.ops import Check
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         stream_wait_empty=True,
         stream_buffer_maxsize=max(buffer, 4096),
     )
-    app.transport = _transport_class(broker.fetch_max_wait_ms)(app.conf.broker_consumer, app)
+    app.transport = _transport_class(broker.fetch_max_wait_ms, CommitWatch())(app.conf.broker_consumer, app)
     app.on_before_shutdown.connect(_shutdown_deadline)
     return app
 
@@ -70,8 +74,9 @@ async def _shutdown_deadline(sender: Any, /, *args: Any, signal: Any, **kwargs: 
     timer.start()
 
 
-def _transport_class(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
-    """Faust's Kafka transport with a configurable fetch wait (Faust fixes it at 1,500 ms).
+def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust_aiokafka.Transport]:
+    """Faust's Kafka transport with a configurable fetch wait (Faust fixes it at 1,500 ms), whose consumer reports
+    its commits and assignments to ``commits`` (the transport's ``commits`` attribute, for readiness).
 
     The wait is how long the broker may hold a fetch that found no data. A broker that does not answer a waiting
     fetch as soon as data arrives (Tansu, the local stack's broker) adds up to that much latency per hop.
@@ -83,12 +88,31 @@ def _transport_class(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
             consumer._fetch_max_wait_ms = fetch_max_wait_ms
             return consumer
 
+        async def _commit(self, offsets: Any) -> bool:
+            commits.commit_started()
+            ok = False
+            try:
+                ok = bool(await super()._commit(offsets))
+            finally:
+                commits.commit_finished(ok)
+            return ok
+
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            commits.assigned(0)
+            await super().on_partitions_revoked(revoked)
+
+        async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+            commits.assigned(len(assigned))
+            await super().on_partitions_assigned(assigned, generation_id)
+
     class ShortWaitConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     class Transport(faust_aiokafka.Transport):
         Consumer = ShortWaitConsumer
+
+    Transport.commits = commits  # type: ignore[attr-defined]
 
     return Transport
 
@@ -163,27 +187,48 @@ async def each_batch(
             stop_now(EXIT_BUG)
 
 
-def attach_ops(app: faust.App, settings: Settings, role: str, topics: list[str], *, database: bool) -> None:
-    """Serve /metrics, /healthz and /readyz from the worker's loop and measure its group's lag meanwhile.
+def attach_ops(
+    app: faust.App,
+    settings: Settings,
+    role: str,
+    topics: list[str],
+    *,
+    database: bool,
+    extra_checks: Sequence[Check] = (),
+) -> None:
+    """Serve /metrics, /healthz and /readyz from the worker's loop, measure its group's lag and keep the catalogue's
+    topics on the broker (:class:`runtime.topic_keeper.TopicKeeper`) meanwhile.
 
-    Readiness: the broker (and the database, for a worker that writes to it) answers, and the consumer group made
-    progress within ``ops.stuck_after_s`` whenever messages were waiting.
+    Readiness: the broker (and the database, for a worker that writes to it) answers; its topics are there with the
+    catalogue's partition counts; its commits return and succeed; it has partitions whenever its group has work;
+    and the group made progress within ``ops.stuck_after_s`` whenever messages were waiting.
     """
-    if not settings.ops.enabled:
-        return
     from runtime.lag import LagMonitor
     from runtime.metrics import consumer_metrics
-    from runtime.ops import OpsServer, broker_check, database_check, progress_check
+    from runtime.ops import OpsServer, broker_check, commit_check, database_check, progress_check, topics_check
+    from runtime.topic_keeper import catalogue_keeper
 
-    monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), settings.ops.lag_interval_s)
-    checks = [broker_check(settings), progress_check(monitor, settings.ops.stuck_after_s)]
+    ops = settings.ops
+    keeper = catalogue_keeper(settings)
+    if not ops.enabled:
+        app.task(keeper.run)
+        return
+    monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), ops.lag_interval_s)
+    commits: CommitWatch = cast(Any, app.transport).commits
+    checks = [
+        broker_check(settings),
+        topics_check(keeper, topics, ops.stuck_after_s),
+        commit_check(commits, monitor, ops.stuck_after_s),
+        progress_check(monitor, ops.stuck_after_s),
+        *extra_checks,
+    ]
     if database:
         checks.insert(1, database_check(settings))
-    server = OpsServer(settings.ops.host, settings.ops.port(role), checks)
+    server = OpsServer(ops.host, ops.port(role), checks)
 
     async def serve() -> None:
         await server.start()
-        await monitor.run()
+        await asyncio.gather(monitor.run(), keeper.run())
 
     async def close(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await monitor.close()

@@ -1,0 +1,107 @@
+"""Keeps the topics a process uses as the catalogue says: recreates missing ones, reports the wrong ones.
+
+A broker that lost its topics (the local broker keeps them in memory; a failover to an empty cluster; a topic
+deleted by hand) gets them back from the catalogue, with its partition count and retention, within one
+``interval_s``. Clients never create topics implicitly (:func:`runtime.kafka.forbid_auto_create`), so nothing
+else brings a topic back with the broker's defaults. A topic with another partition count than the catalogue's is
+not changed (moving keys between partitions breaks their order): it is reported, and readiness fails on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+from runtime.kafka import ensure_topics, partition_counts
+from runtime.settings import BrokerSettings, Settings
+from schemas.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TopicKeeper:
+    """Checks ``names`` every ``interval_s``; recreates the missing ones with ``partitions`` and their ``configs``."""
+
+    broker: BrokerSettings
+    names: list[str]
+    partitions: int
+    replication_factor: int = 1
+    configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    interval_s: float = 5.0
+    clock: Callable[[], float] = time.time
+    wrong: dict[str, int] = field(default_factory=dict)  # topic -> its partition count, where it is not ours
+    recreated: dict[str, float] = field(default_factory=dict)  # topic -> when this process recreated it
+    last_checked: float = 0.0
+    last_error: str | None = None
+
+    async def check_once(self) -> None:
+        try:
+            counts = await partition_counts(self.broker, self.names)
+            missing = sorted(t for t, n in counts.items() if n is None)
+            if missing:
+                created = await ensure_topics(
+                    self.broker,
+                    missing,
+                    self.partitions,
+                    self.replication_factor,
+                    configs={t: self.configs.get(t, {}) for t in missing},
+                )
+                if created and not self.last_checked:  # the first check of a fresh broker: nothing was lost
+                    log.info("created %d topics from the catalogue", len(created))
+                for topic in created if self.last_checked else ():
+                    self.recreated[topic] = self.clock()
+                    log.warning(
+                        "topic %s was missing on the broker; created it from the catalogue (%d partitions)",
+                        topic,
+                        self.partitions,
+                    )
+        except BrokerError as exc:
+            self.last_error = str(exc)
+            return
+        self.last_error = None
+        self.last_checked = self.clock()
+        wrong = {t: n for t, n in counts.items() if n is not None and n != self.partitions}
+        for topic, n in wrong.items():
+            if self.wrong.get(topic) != n:
+                log.error(
+                    "topic %s has %d partitions, the catalogue says %d: left as it is (keys would change partitions)",
+                    topic,
+                    n,
+                    self.partitions,
+                )
+        self.wrong = wrong
+
+    async def run(self) -> None:
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self.interval_s)
+
+    def problems(self, topics: Collection[str], max_age_s: float) -> list[str]:
+        """Why ``topics`` are not as the catalogue says (empty when they are, as of a check within ``max_age_s``)."""
+        found = [
+            f"{t} has {n} partitions, the catalogue says {self.partitions}"
+            for t, n in sorted(self.wrong.items())
+            if t in topics
+        ]
+        age = self.clock() - self.last_checked
+        if age > max_age_s:
+            found.append(f"topics not checked for {age:.0f}s ({self.last_error or 'no answer yet'})")
+        return found
+
+
+def catalogue_keeper(settings: Settings) -> TopicKeeper:
+    """A keeper of every topic of the settings' catalogue, checking every ``ops.lag_interval_s``."""
+    t = settings.topics
+    catalogue = t.catalogue()
+    return TopicKeeper(
+        settings.broker,
+        catalogue.all_names(),
+        t.partitions,
+        t.replication_factor,
+        catalogue.configs(),
+        interval_s=settings.ops.lag_interval_s,
+    )
