@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
+import uuid
 from collections.abc import Mapping
 
 from producers import calendar
@@ -81,11 +83,16 @@ class Collector:
             log.warning("race days of %s %s not kept: %s", call.source, call.endpoint, exc)
 
     async def publish(self, call: Call, pages: list[RawResponse]) -> None:
-        """Publish, waiting and retrying through a broker outage; returns once the broker acknowledged."""
+        """Publish, waiting and retrying through a broker outage; returns once the broker acknowledged.
+
+        Every try sends the pages with the same poll id: a page sent twice (the broker stored it, the answer was
+        lost) is one message in the raw archive."""
         delay = 1.0
+        poll_id = uuid.uuid4().hex
+        started = time.monotonic()
         while True:
             try:
-                await self.publisher.publish(call.kind, call.key, pages)
+                await self.publisher.publish(call.kind, call.key, pages, poll_id)
             except PipelineError as exc:
                 log.warning("%s; retrying in %.0fs (pages kept)", exc, delay)
                 await asyncio.sleep(delay)
@@ -94,10 +101,16 @@ class Collector:
             self.published += len(pages)
             if self.metrics is not None:
                 self.metrics.succeeded(call.source, call.kind, len(pages))
-            await self._log_collection(call, pages)
+            await self._log_collection(call, pages, poll_id, time.monotonic() - started)
             return
 
-    async def _log_collection(self, call: Call, pages: list[RawResponse] | None) -> None:
+    async def _log_collection(
+        self,
+        call: Call,
+        pages: list[RawResponse] | None,
+        poll_id: str | None = None,
+        publish_s: float | None = None,
+    ) -> None:
         """Record the call's outcome in ``collection_log`` (best effort: the pages are on their topic already)."""
         try:
             await self.store.log_collection(
@@ -108,6 +121,8 @@ class Collector:
                 pages=len(pages or ()),
                 items=sum(p.item_count for p in pages or ()),
                 ok=pages is not None,
+                poll_id=poll_id,
+                publish_s=publish_s,
             )
         except PipelineError as exc:
             log.warning("collection of %s %s not logged: %s", call.source, call.endpoint, exc)

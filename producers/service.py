@@ -95,7 +95,7 @@ async def run_producers(settings: Settings, stop: asyncio.Event) -> None:
     """Poll until ``stop`` is set; serves /metrics, /healthz and /readyz meanwhile."""
     keeper = catalogue_keeper(settings)
     raw = [settings.topics.catalogue().raw(k) for k in KINDS]
-    checks = [broker_check(settings), topics_check(keeper, raw, settings.ops.stuck_after_s), database_check(settings)]
+    checks = [broker_check(settings), topics_check(keeper, raw, settings.ops.check_timeout_s), database_check(settings)]
     ops = OpsServer(settings.ops.host, settings.ops.producers_port, checks)
     if settings.ops.enabled:
         await ops.start()

@@ -263,13 +263,24 @@ class ProducerStore(CalendarStore):
             )
 
     async def log_collection(
-        self, *, source: str, kind: str, endpoint: str, message_key: str, pages: int, items: int, ok: bool
+        self,
+        *,
+        source: str,
+        kind: str,
+        endpoint: str,
+        message_key: str,
+        pages: int,
+        items: int,
+        ok: bool,
+        poll_id: str | None = None,
+        publish_s: float | None = None,
     ) -> None:
-        """Record one collection (a call and its outcome) in ``collection_log``."""
+        """Record one collection: a call, its outcome, the poll id its pages were published with and how long
+        publishing took (long: the pages were kept through a broker outage)."""
         async with translate_errors(self.settings):
             await self.pool.execute(
-                "INSERT INTO collection_log (source, kind, endpoint, message_key, race_date, ok, pages, items) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO collection_log (source, kind, endpoint, message_key, race_date, ok, pages, items, "
+                "poll_id, publish_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 source,
                 kind,
                 endpoint,
@@ -278,6 +289,8 @@ class ProducerStore(CalendarStore):
                 ok,
                 pages,
                 items,
+                poll_id,
+                publish_s,
             )
 
     async def last_successes(self) -> dict[tuple[str, str], float]:

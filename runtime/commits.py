@@ -1,4 +1,5 @@
-"""What a worker's own consumer did lately: its offset commits and its partition assignment.
+"""What a worker's own consumer did lately (its offset commits and its partition assignment), and a way to make it
+rejoin its group.
 
 The group's committed offsets are measured from outside (:mod:`runtime.lag`); this is the inside view readiness
 needs besides: a commit that has not returned (aiokafka retries a commit the broker refuses, for instance to a
@@ -23,6 +24,7 @@ class CommitWatch:
     partitions: int = 0  # how many partitions the consumer has now
     assigned_at: float = 0.0  # when the group last handed it partitions
     unassigned_since: float | None = field(default=None)
+    rejoin: Callable[[], None] | None = field(default=None, repr=False)  # asks the consumer to rejoin its group
 
     def __post_init__(self) -> None:
         self.unassigned_since = self.clock()
@@ -46,6 +48,12 @@ class CommitWatch:
         else:
             self.unassigned_since = None
             self.assigned_at = self.clock()
+
+    def request_rejoin(self) -> None:
+        """Ask the consumer to rejoin its group: its partitions are handed out again and it reads from the committed
+        offsets, or from the beginning where none are (a recreated topic)."""
+        if self.rejoin is not None:
+            self.rejoin()
 
     def commit_stuck_for(self) -> float:
         """Seconds the current commit has been waiting for the broker (0 when none waits)."""

@@ -197,6 +197,13 @@ class SinkMetrics:
         self.audit_last_run = Gauge(
             "racelab_audit_last_run_timestamp_seconds", "Unix time of the last completed audit", registry=registry
         )
+        self.unstored = Gauge(
+            "racelab_unstored_seconds",
+            "Collected but not stored: age of the oldest collection with items since rows of its source and kind "
+            "last landed in the tables (0 when everything collected has landed)",
+            ["source", "kind"],
+            registry=registry,
+        )
         _zero(self.rows_written, TABLES)
         _zero(self.rows_rejected, TABLES)
         _zero(self.db_errors, ("bad_data", "unavailable"))

@@ -68,15 +68,18 @@ def progress_check(monitor: LagMonitor, stuck_after_s: float) -> Check:
 
 
 def topics_check(
-    keeper: TopicKeeper, topics: Sequence[str], max_age_s: float, commits: CommitWatch | None = None
+    keeper: TopicKeeper, topics: Sequence[str], timeout_s: float, commits: CommitWatch | None = None
 ) -> Check:
-    """The process's ``topics`` are on the broker with the catalogue's partition counts (as of a check within
-    ``max_age_s``); a consumer's topic that had to be recreated counts once the group has handed out partitions
-    again after it came back."""
+    """The process's ``topics`` are on the broker with the catalogue's partition counts (looked up at each probe);
+    a consumer's topic that had to be recreated counts once the group has handed out partitions again after it came
+    back."""
     mine = set(topics)
 
     async def check() -> tuple[str, bool, str]:
-        found = keeper.problems(mine, max_age_s)
+        try:
+            found = await asyncio.wait_for(keeper.problems(mine), timeout_s)
+        except TimeoutError:
+            found = [f"the broker did not describe the topics within {timeout_s:g}s"]
         waiting = sorted(
             t for t, at in keeper.recreated.items() if t in mine and commits is not None and commits.assigned_at < at
         )

@@ -216,6 +216,11 @@ class OpsSettings(_Group):
         default=120.0, gt=0, description="not ready when committed offsets did not move this long while lag > 0"
     )
     check_timeout_s: float = Field(default=3.0, gt=0, description="broker/database check timeout of /readyz")
+    unstored_after_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="the sink is not ready when collected data has not landed in the tables this long",
+    )
 
     def port(self, role: str) -> int:
         return int(getattr(self, f"{role}_port"))

@@ -37,6 +37,7 @@ class TopicKeeper:
     recreated: dict[str, float] = field(default_factory=dict)  # topic -> when this process recreated it
     last_checked: float = 0.0
     last_error: str | None = None
+    on_recreated: Callable[[list[str]], None] | None = field(default=None, repr=False)
 
     async def check_once(self) -> None:
         try:
@@ -52,13 +53,16 @@ class TopicKeeper:
                 )
                 if created and not self.last_checked:  # the first check of a fresh broker: nothing was lost
                     log.info("created %d topics from the catalogue", len(created))
-                for topic in created if self.last_checked else ():
+                lost = created if self.last_checked else []
+                for topic in lost:
                     self.recreated[topic] = self.clock()
                     log.warning(
                         "topic %s was missing on the broker; created it from the catalogue (%d partitions)",
                         topic,
                         self.partitions,
                     )
+                if lost and self.on_recreated is not None:
+                    self.on_recreated(lost)
         except BrokerError as exc:
             self.last_error = str(exc)
             return
@@ -80,16 +84,20 @@ class TopicKeeper:
             await self.check_once()
             await asyncio.sleep(self.interval_s)
 
-    def problems(self, topics: Collection[str], max_age_s: float) -> list[str]:
-        """Why ``topics`` are not as the catalogue says (empty when they are, as of a check within ``max_age_s``)."""
-        found = [
-            f"{t} has {n} partitions, the catalogue says {self.partitions}"
-            for t, n in sorted(self.wrong.items())
-            if t in topics
-        ]
-        age = self.clock() - self.last_checked
-        if age > max_age_s:
-            found.append(f"topics not checked for {age:.0f}s ({self.last_error or 'no answer yet'})")
+    async def problems(self, topics: Collection[str]) -> list[str]:
+        """Why ``topics`` are not as the catalogue says, looked up on the broker now (never creates a topic)."""
+        try:
+            counts = await partition_counts(self.broker, topics)
+        except BrokerError as exc:
+            return [str(exc)]
+        found = []
+        for topic, n in sorted(counts.items()):
+            if n is None:
+                found.append(
+                    f"{topic} is missing on the broker (recreated from the catalogue within {self.interval_s:g}s)"
+                )
+            elif n != self.partitions:
+                found.append(f"{topic} has {n} partitions, the catalogue says {self.partitions}")
         return found
 
 

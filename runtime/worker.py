@@ -86,6 +86,12 @@ def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            loop = self.thread_loop
+
+            def rejoin() -> None:  # from the worker's loop; the consumer lives on this thread's
+                loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
+
+            commits.rejoin = rejoin
             return consumer
 
         async def _commit(self, offsets: Any) -> bool:
@@ -215,9 +221,17 @@ def attach_ops(
         return
     monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), ops.lag_interval_s)
     commits: CommitWatch = cast(Any, app.transport).commits
+    consumed = set(topics)
+
+    def recreated(names: list[str]) -> None:
+        if consumed & set(names):  # Faust's own offset bookkeeping of the old topic goes with the rebalance
+            log.warning("rejoining group %s: its topics %s were recreated", app.conf.id, ", ".join(sorted(names)))
+            commits.request_rejoin()
+
+    keeper.on_recreated = recreated
     checks = [
         broker_check(settings),
-        topics_check(keeper, topics, ops.stuck_after_s),
+        topics_check(keeper, topics, ops.check_timeout_s, commits),
         commit_check(commits, monitor, ops.stuck_after_s),
         progress_check(monitor, ops.stuck_after_s),
         *extra_checks,

@@ -23,14 +23,17 @@ import faust
 from runtime.db import connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
+from runtime.ops import Check
 from runtime.settings import Settings
 from runtime.worker import attach_ops, each_batch, faust_app, header_list, run_faust_worker
 from schemas.dlq import dlq_headers
-from schemas.errors import DatabaseError
+from schemas.errors import DatabaseError, PipelineError
+from schemas.race_ids import source_of_race
 from schemas.timezones import kst_today
 from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.audit import RULE_NAMES, audit, counts
 from sinks.errors import RacerNotOnCard
+from sinks.landings import Landings, Unstored
 from sinks.ranks import UnmatchedRank
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
@@ -47,6 +50,9 @@ class SinkApp:
         self.metrics = sink_metrics()
         self.writer = TimescaleWriter(settings.database, self.metrics)
         self.output = OutputProducer(settings.broker)
+        self.landings = Landings(settings.database)
+        self.unstored: list[Unstored] = []
+        self.unstored_at = time.time()
         self._started = False
         s = settings.sink
         self.app = faust_app(settings, s.consumer_group, buffer=2 * s.batch_size)
@@ -59,13 +65,15 @@ class SinkApp:
         if s.audit_interval_s > 0:  # at start, then every interval
             self.app.task(self._first_audit)
             self.app.timer(s.audit_interval_s)(self.run_audit)
-        attach_ops(self.app, settings, "sink", names, database=True)
+        self.app.timer(settings.ops.lag_interval_s)(self.measure_unstored)
+        attach_ops(self.app, settings, "sink", names, database=True, extra_checks=[self.stored_check()])
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         if self._started:
             await self.writer.stop()
             await self.output.stop()
             self._started = False
+        await self.landings.close()
 
     def _dead_letter(self, event: Any, error: Exception) -> Outgoing:
         message = event.message
@@ -97,12 +105,16 @@ class SinkApp:
         rows: list[Row] = []
         dead: list[Outgoing] = []
         rejected: list[tuple[Row, Exception]] = []
+        stored: set[tuple[str, str]] = set()
         for event in chunk:
             try:
                 more = self.rows_of(event)
             except (ValueError, KeyError) as exc:
                 dead.append(self._dead_letter(event, exc))
                 continue
+            pair = self._source_kind(event) if more else None
+            if pair is not None:
+                stored.add(pair)
             if rows and len(rows) + len(more) > s.batch_size:
                 rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
                 rows = []
@@ -123,6 +135,52 @@ class SinkApp:
         # Marked once delivered: a crash before this leaves the batch unacknowledged, and its redelivery reports the
         # same ranks again (at least once, never lost).
         await self.writer.mark_reported(unmatched)
+        await self._landed(stored)
+
+    @staticmethod
+    def _source_kind(event: Any) -> tuple[str, str] | None:
+        """The source (from the race id key) and raw kind of a stored message; None for a key that is no race id."""
+        message = event.message
+        try:
+            source = source_of_race((message.key or b"").decode(errors="replace"))
+        except KeyError:
+            return None
+        return source, KIND_OF_NORMALIZED[message.topic.rsplit(".", 1)[1]]
+
+    async def _landed(self, pairs: set[tuple[str, str]]) -> None:
+        """Note when rows of each source and kind landed (best effort: the next batch notes it again)."""
+        try:
+            await self.landings.landed(pairs)
+        except PipelineError as exc:
+            log.warning("sink: landing times not recorded: %s", exc)
+
+    async def measure_unstored(self) -> None:
+        """How long collected data of each source and kind has waited for the tables (``racelab_unstored_seconds``)."""
+        try:
+            self.unstored = await self.landings.unstored()
+        except PipelineError as exc:
+            log.warning("sink: unstored data not measured: %s", exc)
+            return
+        self.unstored_at = time.time()
+        for u in self.unstored:
+            self.metrics.unstored.labels(u.source, u.kind).set(u.seconds)
+
+    def stored_check(self) -> Check:
+        """Ready while nothing the producers collected has waited longer than ``ops.unstored_after_s`` to land."""
+        ops = self.settings.ops
+
+        async def check() -> tuple[str, bool, str]:
+            age = time.time() - self.unstored_at
+            if age > ops.stuck_after_s:
+                return "stored", False, f"collected data not measured against the tables for {age:.0f}s"
+            late = [u for u in self.unstored if u.seconds > ops.unstored_after_s]
+            if late:
+                listed = ", ".join(f"{u.source} {u.kind} for {u.seconds:.0f}s" for u in late)
+                return "stored", False, f"collected but not stored: {listed}"
+            waiting = max((u.seconds for u in self.unstored), default=0.0)
+            return "stored", True, f"everything collected has landed (oldest waiting {waiting:.0f}s)"
+
+        return check
 
     def _unmatched_letter(self, rank: UnmatchedRank) -> Outgoing:
         """The dead letter of a rank whose racer is not on its race's card (found by the join, not a message)."""

@@ -222,6 +222,15 @@ class SourceKindStatus(_Body):
     last_success_at: dt.datetime | None = Field(description="last successful collection about this race day")
     freshness_seconds: float | None = Field(description="seconds since lastSuccessAt (wall clock)")
     open_failures: int = Field(description="unresolved ingestion failures of this source and kind, any day")
+    unarchived: int = Field(
+        description="raw messages those collections published that the raw archive does not hold 30 s after "
+        "publishing: lost by a broker that dropped acknowledged messages (the memory-only local broker on a "
+        "restart), or not archived yet by an archiver that is behind"
+    )
+    unstored_seconds: float | None = Field(
+        description="collected but not stored: age of the oldest collection with items (any day) since rows of this "
+        "source and kind last landed in the tables; 0 when everything collected has landed"
+    )
 
 
 class DlqStatus(_Body):

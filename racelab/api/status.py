@@ -3,6 +3,8 @@
 - per source and kind: ``collection_log`` (one row per upstream call the producers made: polls, backfill,
   triggers, retries), counted for the calls about the race day (the day in the message key); freshness is measured
   on the database clock, like the ``racelab_data_freshness_seconds`` gauge on the wall clock;
+- per source and kind also: raw messages published but missing from ``raw_archive`` (by poll id), and collected
+  but not stored (``landings`` against ``collection_log``, :mod:`sinks.landings`);
 - open failures: unresolved ``ingestion_failures`` rows (any day);
 - summary: rows stored for the day's races (``races``, ``entries``, ``odds_snapshots``, ``results``);
 - dead letters: every record of the ``<prefix>.raw.<kind>.dlq`` topics, read from the broker (counted, not
@@ -52,6 +54,7 @@ async def ingestion_status(settings: Settings, store: ControlStore, day: date) -
     counts = {(c.source, c.kind): c for c in await store.collection_counts(day)}
     open_failures = await store.open_failure_counts()
     rows = await store.day_rows(day)
+    unstored = await store.unstored()
     sources: list[SourceKindStatus] = []
     for source in SOURCES:
         for kind in KINDS:
@@ -68,6 +71,8 @@ async def ingestion_status(settings: Settings, store: ControlStore, day: date) -
                     last_success_at=c.last_success_at if c else None,
                     freshness_seconds=round(c.freshness_s, 3) if c and c.freshness_s is not None else None,
                     open_failures=open_failures.get((source, kind), 0),
+                    unarchived=c.unarchived if c else 0,
+                    unstored_seconds=round(unstored[(source, kind)], 3) if (source, kind) in unstored else None,
                 )
             )
     last = {

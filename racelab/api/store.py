@@ -14,6 +14,8 @@ import asyncpg
 from producers.state import RaceRef
 from runtime.db import translate_errors
 from runtime.settings import DatabaseSettings
+from sinks import landings
+from sinks.landings import ARCHIVE_GRACE
 
 FAILURE_COLUMNS = (
     "id, source, kind, endpoint, params, message_key, error_class, error_code, error_message, http_status, "
@@ -32,6 +34,7 @@ class CollectionCounts:
     messages: int
     last_success_at: datetime | None
     freshness_s: float | None
+    unarchived: int = 0
 
 
 class ControlStore:
@@ -86,16 +89,30 @@ class ControlStore:
                 " count(*) FILTER (WHERE NOT ok) AS failed,"
                 " coalesce(sum(pages) FILTER (WHERE ok), 0) AS messages,"
                 " max(collected_at) FILTER (WHERE ok) AS last_ok,"
-                " extract(epoch FROM now() - max(collected_at) FILTER (WHERE ok))::float8 AS freshness "
-                "FROM collection_log WHERE race_date = $1 GROUP BY source, kind",
+                " extract(epoch FROM now() - max(collected_at) FILTER (WHERE ok))::float8 AS freshness,"
+                f" coalesce(sum(c.pages - a.n) FILTER (WHERE ok AND c.poll_id IS NOT NULL AND c.collected_at < now()"
+                f" - interval '{ARCHIVE_GRACE}'), 0) AS unarchived "
+                "FROM collection_log c CROSS JOIN LATERAL (SELECT count(*) AS n FROM raw_archive r"
+                " WHERE r.poll_id = c.poll_id) a WHERE race_date = $1 GROUP BY source, kind",
                 day,
             )
         return [
             CollectionCounts(
-                r["source"], r["kind"], r["collected"], r["failed"], r["messages"], r["last_ok"], r["freshness"]
+                r["source"],
+                r["kind"],
+                r["collected"],
+                r["failed"],
+                r["messages"],
+                r["last_ok"],
+                r["freshness"],
+                int(r["unarchived"]),
             )
             for r in rows
         ]
+
+    async def unstored(self) -> dict[tuple[str, str], float]:
+        """Collected but not stored, per source and kind (:mod:`sinks.landings`)."""
+        return {(u.source, u.kind): u.seconds for u in await landings.unstored(self.pool, self.settings)}
 
     async def open_failure_counts(self) -> dict[tuple[str, str], int]:
         """Unresolved failures per (source, kind), any day."""

@@ -262,7 +262,7 @@ async def test_the_day_rollup_counts_each_inserted_snapshot_once_whatever_the_or
 
 
 async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(settings: Settings, tmp_path):
-    """A database at version 0008 with results written by version 1 records: 0009-0016 add columns, tables and
+    """A database at version 0008 with results written by version 1 records: 0009-0017 add columns, tables and
     indexes, the rows keep every value, and a version 2 write of the same runner fills the new columns."""
     import shutil
 
@@ -283,7 +283,7 @@ async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(sett
         )
         before = dict(await conn.fetchrow("SELECT * FROM results"))
         applied = await migrate(settings.database)
-        assert [m.version for m in applied] == ["0009", "0010", "0011", "0012", "0013", "0014", "0015", "0016"]
+        assert [m.version for m in applied] == ["0009", "0010", "0011", "0012", "0013", "0014", "0015", "0016", "0017"]
         after = dict(await conn.fetchrow("SELECT * FROM results"))
         assert {k: after[k] for k in before} == before  # every old value kept
         assert after["body_weight_kg"] is None and after["sectionals"] is None  # the new columns start empty

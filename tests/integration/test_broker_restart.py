@@ -1,0 +1,324 @@
+"""The whole pipeline through two broker restarts, and a sink whose topic is deleted.
+
+The broker is a local broker of the test's own (memory only: a restart comes back empty, like a failover to a fresh
+cluster), killed with -9 twice while the simulator (120x), the producers, the processors, the archiver and the sink
+run as real processes. What must hold: every worker is not ready while the broker is away and ready again within
+60 s after it is back; every page a producer fetched during an outage (kept, published once the broker was back)
+and every raw message published after a restart is in the raw archive; everything collected lands in the tables;
+and no process logs a flood (repeats are summarized).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.stack.broker import TansuBroker
+from deploy.stack.process import port_open
+from producers.simulator.world import World
+from racelab.api.store import ControlStore
+from runtime.db import connect, create_pool
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings
+from schemas.timezones import KST
+
+from .conftest import pipeline_env
+from .test_health import free_port
+from .test_producers import start_sim
+
+pytestmark = pytest.mark.integration
+ROLES = ("archiver", "sink", "processors", "producers")
+RECOVERY_LIMIT_S = 60.0
+
+
+class Broker:
+    """A private local broker that the test kills and starts again on the same port."""
+
+    def __init__(self, home: Path) -> None:
+        self.spec = TansuBroker(home=home, port=free_port())
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.spec.command(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        async with asyncio.timeout(30):
+            while not port_open(self.spec.port):  # noqa: ASYNC110 - another process starting
+                await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        async with asyncio.timeout(10):
+            while port_open(self.spec.port):  # noqa: ASYNC110 - the listener goes away with the process
+                await asyncio.sleep(0.05)
+
+
+def private(settings: Settings, broker: Broker) -> Settings:
+    return settings.model_copy(
+        update={
+            "broker": settings.broker.model_copy(
+                update={
+                    "bootstrap_servers": broker.spec.bootstrap_servers,
+                    "idempotence": False,
+                    "fetch_max_wait_ms": 50,
+                }
+            )
+        }
+    )
+
+
+async def scalar(settings: Settings, sql: str, *args: Any) -> Any:
+    conn = await connect(settings.database)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def readiness(ports: dict[str, int]) -> dict[str, tuple[int, str]]:
+    """Each role's /readyz status code and body (0 when it does not answer)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def one(port: int) -> tuple[int, str]:
+            try:
+                response = await http.get(f"http://127.0.0.1:{port}/readyz")
+            except httpx.HTTPError as exc:
+                return 0, type(exc).__name__
+            return response.status_code, response.text
+
+        answers = await asyncio.gather(*(one(p) for p in ports.values()))
+    return dict(zip(ports, answers, strict=True))
+
+
+async def wait_for(ports: dict[str, int], status: int, limit_s: float) -> float:
+    """Seconds until every role answers ``status``; fails past ``limit_s`` naming the roles that did not."""
+    started = time.monotonic()
+    answers: dict[str, tuple[int, str]] = {}
+    while time.monotonic() - started < limit_s:
+        answers = await readiness(ports)
+        if all(code == status for code, _ in answers.values()):
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    late = {role: answer for role, answer in answers.items() if answer[0] != status}
+    raise AssertionError(f"not all {status} within {limit_s:.0f}s: {late}")
+
+
+def lines_per_minute(path: Path) -> int:
+    """The most lines a log had in any minute (by the time each line was read by the test)."""
+    stamps = [float(line.split(" ", 1)[0]) for line in path.read_text(errors="replace").splitlines() if line]
+    return max((sum(1 for t in stamps if s <= t < s + 60) for s in stamps), default=0)
+
+
+async def start_role(
+    role: str, env: dict[str, str], log: Path
+) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+    """``racelab run ROLE``; its output lines go to ``log``, each stamped with the time the test read it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "racelab.cli",
+        "run",
+        role,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+    async def copy() -> None:
+        assert process.stdout is not None
+        with log.open("w") as out:
+            async for line in process.stdout:
+                out.write(f"{time.time():.3f} {line.decode(errors='replace')}")
+                out.flush()
+
+    return process, asyncio.create_task(copy())
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    yield b
+    if b.process is not None and b.process.returncode is None:
+        b.process.kill()
+
+
+async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
+    settings: Settings, db_schema: str, broker: Broker, tmp_path: Path
+) -> None:
+    await broker.start()
+    cfg = private(settings, broker)
+    world = World(seed=11, every_day=True)
+    start = datetime.now(KST).replace(hour=10, minute=20, second=0, microsecond=0)
+    _, runner, base = await start_sim(world, start, speed=120)
+    ports = {role: free_port() for role in ROLES}
+    env = pipeline_env(
+        cfg,
+        RACELAB_KRA__BASE_URL=f"{base}/B551015",
+        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
+        RACELAB_ODDS_FEED__BASE_URL=base,
+        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        RACELAB_PRODUCERS__CLOCK="simulator",
+        RACELAB_PRODUCERS__TICK_S="0.2",
+        RACELAB_PRODUCERS__TRACKS='["seoul", "gwangmyeong"]',
+        RACELAB_OPS__LAG_INTERVAL_S="1",
+        RACELAB_OPS__STUCK_AFTER_S="20",
+        **{f"RACELAB_OPS__{r.upper()}_PORT": str(p) for r, p in ports.items()},
+    )
+    running = [await start_role(role, env, tmp_path / f"{role}.log") for role in ROLES]
+    recovered: list[float] = []
+    restarts: list[datetime] = []
+    kills: list[datetime] = []
+    try:
+        await wait_for(ports, 200, 90)
+        async with asyncio.timeout(60):
+            while not await scalar(cfg, "SELECT count(*) FROM raw_archive WHERE kind = 'odds'"):  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+        for _ in range(2):
+            await asyncio.sleep(10)
+            kills.append(await db_now(cfg))
+            await broker.kill()
+            await wait_for(ports, 503, 30)  # every worker says so while the broker is away
+            await asyncio.sleep(8)
+            restarts.append(await db_now(cfg))
+            await broker.start()
+            back = time.monotonic()
+            await wait_for(ports, 200, RECOVERY_LIMIT_S)
+            recovered.append(time.monotonic() - back)
+        await asyncio.sleep(15)
+        producers, _ = running[-1]
+        producers.send_signal(signal.SIGTERM)  # nothing new; what was published drains into the archive and tables
+        await asyncio.wait_for(producers.wait(), 60)
+        await drained(cfg, restarts[-1])
+    finally:
+        for process, copying in reversed(running):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 60)
+            await copying
+        await runner.cleanup()
+    print(f"recovered within {', '.join(f'{s:.1f}s' for s in recovered)} after the broker was back")
+
+    # After the last restart every published page is in the archive. Between the restarts, the second one could
+    # take with it what the broker held but the archiver had not read yet (the local broker keeps messages in
+    # memory): only pages published in the last seconds before it, and the status reports each of them.
+    published, archived = await coverage(cfg, restarts[1])
+    assert published > 20 and archived == published, (published, archived)
+    published, archived = await coverage(cfg, restarts[0], kills[1] - timedelta(seconds=3))
+    assert published > 20 and archived == published, (published, archived)
+    everything, archived_all = await coverage(cfg, start - timedelta(days=1))
+    await asyncio.sleep(30)  # the status counts a page as missing 30 s after it was published
+    pool = await create_pool(cfg.database)
+    try:
+        store = ControlStore(pool, cfg.database)
+        reported = sum(c.unarchived for c in await store.collection_counts(start.date()))
+        unstored = await store.unstored()
+    finally:
+        await pool.close()
+    assert reported == everything - archived_all
+    assert set(unstored.values()) == {0.0}
+    print(f"published {everything} pages, {everything - archived_all} lost by the broker's restarts")
+    # Pages fetched while the broker was away were kept, published once it was back (after more than 3 s), and
+    # every one of them is in the archive.
+    kept = await scalar(cfg, "SELECT coalesce(sum(pages), 0) FROM collection_log WHERE ok AND publish_seconds > 3")
+    kept_archived = await scalar(
+        cfg,
+        "SELECT count(*) FROM raw_archive r JOIN collection_log c USING (poll_id) WHERE c.ok AND c.publish_seconds > 3",
+    )
+    assert kept > 0 and kept_archived == kept, (kept, kept_archived)
+    assert await scalar(cfg, "SELECT count(*) FROM collection_log WHERE ok AND pages > 0 AND poll_id IS NULL") == 0
+    for role in ROLES:
+        assert lines_per_minute(tmp_path / f"{role}.log") < 120, (tmp_path / f"{role}.log").read_text()[-3000:]
+
+
+async def db_now(settings: Settings) -> datetime:
+    value: datetime = await scalar(settings, "SELECT now()")
+    return value
+
+
+async def coverage(settings: Settings, since: datetime, until: datetime | None = None) -> tuple[int, int]:
+    """Pages the producers published between ``since`` and ``until`` (by their collection_log rows), and how many
+    of them the archive holds."""
+    conn = await connect(settings.database)
+    try:
+        row = await conn.fetchrow(
+            "SELECT coalesce(sum(c.pages), 0) AS published, coalesce(sum(a.n), 0) AS archived "
+            "FROM collection_log c CROSS JOIN LATERAL (SELECT count(*) AS n FROM raw_archive r "
+            "WHERE r.poll_id = c.poll_id) a WHERE c.ok AND c.pages > 0 AND c.collected_at > $1 "
+            "AND c.collected_at < coalesce($2::timestamptz, 'infinity')",
+            since,
+            until,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row["published"]), int(row["archived"])
+
+
+async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> None:
+    """Until the archive holds every page published since ``since`` and every collection with items has landed."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        published, archived = await coverage(settings, since)
+        conn = await connect(settings.database)
+        try:
+            unstored = await conn.fetch(
+                "SELECT c.source, c.kind, c.endpoint, c.message_key, c.items, c.collected_at FROM collection_log c "
+                "WHERE c.ok AND c.items > 0 AND c.collected_at > coalesce((SELECT l.landed_at FROM landings l "
+                "WHERE l.source = c.source AND l.kind = c.kind), '-infinity') ORDER BY c.collected_at LIMIT 5"
+            )
+        finally:
+            await conn.close()
+        if published == archived and not unstored:
+            return
+        assert time.monotonic() < deadline, (published, archived, [dict(r) for r in unstored])
+        await asyncio.sleep(1)
+
+
+async def test_a_sink_whose_topic_was_deleted_is_not_ready_and_says_which(
+    settings: Settings, db_schema: str, broker: Broker, tmp_path: Path
+) -> None:
+    await broker.start()
+    cfg = private(settings, broker)
+    catalogue = cfg.topics.catalogue()
+    await ensure_topics(cfg.broker, catalogue.all_names(), 4, configs=catalogue.configs())
+    port = free_port()
+    env = pipeline_env(
+        cfg, RACELAB_OPS__SINK_PORT=str(port), RACELAB_OPS__LAG_INTERVAL_S="3", RACELAB_OPS__STUCK_AFTER_S="20"
+    )
+    sink, copying = await start_role("sink", env, tmp_path / "sink.log")
+    try:
+        await wait_for({"sink": port}, 200, 60)
+        admin = AIOKafkaAdminClient(bootstrap_servers=cfg.broker.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics([catalogue.normalized("odds")])
+        finally:
+            await admin.close()
+        seen: list[str] = []
+        async with asyncio.timeout(30), httpx.AsyncClient(timeout=5) as http:
+            while True:
+                response = await http.get(f"http://127.0.0.1:{port}/readyz")
+                if response.status_code == 503:
+                    seen.append(response.json()["checks"]["topics"]["detail"])
+                    break
+                await asyncio.sleep(0.1)
+        assert catalogue.normalized("odds") in seen[0], seen
+        await wait_for({"sink": port}, 200, RECOVERY_LIMIT_S)  # recreated from the catalogue, and assigned again
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(sink.wait(), 60)
+        await copying
+    log = (tmp_path / "sink.log").read_text()
+    assert f"topic {catalogue.normalized('odds')} was missing on the broker; created it from the catalogue" in log
