@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from producers import calendar
 from producers.alerts import AlertNotifier
@@ -24,7 +25,7 @@ from producers.publisher import RawPublisher
 from producers.state import FailureRow, ProducerStore
 from runtime.metrics import ProducerMetrics
 from schemas.endpoints import LIVE_ODDS_PATH
-from schemas.errors import PipelineError
+from schemas.errors import DatabaseUnavailable, PipelineError
 
 log = logging.getLogger(__name__)
 MAX_WAIT_S = 30.0
@@ -50,6 +51,7 @@ class Collector:
         self.metrics = metrics
         self.published = 0
         self.failed = 0
+        self.unlogged: list[dict[str, Any]] = []  # collection_log rows kept while the database is away
 
     def client_for(self, call: Call) -> DataGoKrClient:
         if call.endpoint == LIVE_ODDS_PATH:
@@ -111,21 +113,42 @@ class Collector:
         poll_id: str | None = None,
         publish_s: float | None = None,
     ) -> None:
-        """Record the call's outcome in ``collection_log`` (best effort: the pages are on their topic already)."""
+        """Record the call's outcome in ``collection_log``; kept in order and written by :meth:`flush_log` while the
+        database is unreachable (the pages are on their topic already: publishing never waits for the log)."""
+        row: dict[str, Any] = {
+            "source": call.source,
+            "kind": call.kind,
+            "endpoint": call.endpoint,
+            "message_key": call.key,
+            "pages": len(pages or ()),
+            "items": sum(p.item_count for p in pages or ()),
+            "ok": pages is not None,
+            "poll_id": poll_id,
+            "publish_s": publish_s,
+        }
+        if self.unlogged:  # the database was away: in order, after the ones before
+            self.unlogged.append(row)
+            return
         try:
-            await self.store.log_collection(
-                source=call.source,
-                kind=call.kind,
-                endpoint=call.endpoint,
-                message_key=call.key,
-                pages=len(pages or ()),
-                items=sum(p.item_count for p in pages or ()),
-                ok=pages is not None,
-                poll_id=poll_id,
-                publish_s=publish_s,
-            )
+            await self.store.log_collection(**row)
+        except DatabaseUnavailable as exc:
+            log.warning("%s; collections are logged once it is back", exc)
+            self.unlogged.append(row)
         except PipelineError as exc:
             log.warning("collection of %s %s not logged: %s", call.source, call.endpoint, exc)
+
+    async def flush_log(self) -> int:
+        """Write the collections kept while the database was away; returns how many (0 while it still is)."""
+        rows, self.unlogged = self.unlogged, []
+        if not rows:
+            return 0
+        try:
+            await self.store.log_collections(rows)
+        except DatabaseUnavailable:
+            self.unlogged = rows + self.unlogged
+            return 0
+        log.info("%d collections made while the database was away are logged", len(rows))
+        return len(rows)
 
     async def _record_failure(self, call: Call, exc: UpstreamError) -> None:
         delay = 1.0

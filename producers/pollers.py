@@ -15,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from producers import cadence, learning, plans
 from producers.calendar import Calendar
 from producers.calls import Call, live_odds
+from producers.claims import SlotClaims
 from producers.clock import Clock
 from producers.collector import Collector
 from producers.state import ProducerStore, RaceRef
 from runtime.settings import ProducerSettings
+from schemas.errors import DatabaseUnavailable
 from schemas.timezones import kst_date, kst_moment
 from schemas.tracks import CODES_BY_RACE_TYPE, POLLED_BY_RACE_TYPE, race_type_of
 
@@ -61,6 +64,9 @@ class RaceDayPoller:
         self.store = store
         self.clock = clock
         self.live_odds_enabled = live_odds_enabled
+        self.claims = SlotClaims(store)
+        self._reconciling: asyncio.Task[None] | None = None
+        self._races: list[RaceRef] = []  # the stored schedule around now, as last read (odds poll on it offline)
         self._last: dict[tuple[str, str], datetime | None] = {}
         self._final: set[str] = set()
         self._known_days: set[tuple[str, date]] = set()  # KSPO (track, day) pairs the calendar knows
@@ -134,12 +140,12 @@ class RaceDayPoller:
     ) -> datetime | None:
         key = (task, target)
         if key not in self._last:
-            self._last[key] = await self.store.last_slot(task, target)
+            self._last[key] = await self.claims.last_slot(task, target)
         slot = cadence.due_slot(slots, now, self._last[key], grace)
         if slot is None:
             return None
         self._last[key] = slot
-        return slot if await self.store.claim(task, target, slot) else None
+        return slot if await self.claims.claim(task, target, slot) else None
 
     async def _daily_schedule(self, now: datetime) -> None:
         today = kst_date(now)
@@ -172,7 +178,7 @@ class RaceDayPoller:
         slot = await self._claim("odds", race.race_id, cadence.odds_slots(race.post_time), now)
         if slot is not None:
             pages = await self.collector.collect(live_odds(race.race_id))
-            await self.store.finish("odds", race.race_id, slot, "ok" if pages is not None else "failed")
+            await self.claims.finish("odds", race.race_id, slot, "ok" if pages is not None else "failed")
 
     async def _results(self, now: datetime, race: RaceRef) -> None:
         if race.race_id in self._final or now < race.post_time + cadence.RESULTS_AFTER:
@@ -208,15 +214,51 @@ class RaceDayPoller:
         self._final.add(race.race_id)
 
     async def tick(self) -> None:
-        """One pass over everything that may be due now."""
+        """One pass over everything that may be due now; while the database is unreachable, the odds slots only
+        (on the schedule as last read, claimed locally: :mod:`producers.claims`)."""
         now = self.clock.now()
-        await self._daily_schedule(now)
-        await self._learn_today(now)
-        races = await self.store.races_between(
-            now - LOOK_BACK, now + LOOK_AHEAD, self.settings.race_types, self.settings.tracks or None
+        self._reconcile_soon()
+        if self.claims.offline:
+            around = [r for r in self._races if now - LOOK_BACK <= r.post_time <= now + LOOK_AHEAD]
+            await self._all([self._odds(now, race) for race in around])
+            return
+        try:
+            await self._daily_schedule(now)
+            await self._learn_today(now)
+            self._races = await self.store.races_between(
+                now - LOOK_BACK, now + LOOK_AHEAD, self.settings.race_types, self.settings.tracks or None
+            )
+        except DatabaseUnavailable as exc:
+            self.claims.went_offline(exc)
+            return
+        await self._all(
+            [
+                self._entries(now, self._races),
+                *(self._odds(now, race) for race in self._races),
+                *(self._results(now, race) for race in self._races),
+            ]
         )
-        await asyncio.gather(
-            self._entries(now, races),
-            *(self._odds(now, race) for race in races),
-            *(self._results(now, race) for race in races),
-        )
+
+    async def _all(self, work: Sequence[Coroutine[Any, Any, None]]) -> None:
+        """Run every part to its end; an unreachable database stops only the parts that need it."""
+        failed = [r for r in await asyncio.gather(*work, return_exceptions=True) if isinstance(r, BaseException)]
+        for error in failed:
+            if isinstance(error, DatabaseUnavailable):
+                self.claims.went_offline(error)
+            else:
+                raise error
+
+    def _reconcile_soon(self) -> None:
+        """Write the slots polled offline, in the background (a tick never waits for the database)."""
+        task = self._reconciling
+        if task is not None and task.done():
+            self._reconciling = None
+            task.result()  # an error other than an outage is not swallowed
+        finished = any(v is not None for v in self.claims.local.values())
+        if self._reconciling is None and (self.claims.offline or finished or self.collector.unlogged):
+            self._reconciling = asyncio.create_task(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        await self.claims.reconcile()
+        if not self.claims.offline:
+            await self.collector.flush_log()

@@ -144,6 +144,28 @@ class ProducerStore(CalendarStore):
                 outcome,
             )
 
+    async def record_slots(self, slots: Sequence[tuple[str, str, datetime, str]]) -> int:
+        """Slots polled while the database was unreachable, as done with their outcomes (task, target, slot,
+        outcome); a slot another producer claimed meanwhile keeps its row, done with this outcome."""
+        async with translate_errors(self.settings):
+            status = await self.pool.execute(
+                "INSERT INTO poll_slots (task, target, slot, done, outcome) "
+                "SELECT task, target, slot, true, outcome FROM unnest($1::text[], $2::text[], $3::timestamptz[], "
+                "$4::text[]) AS s(task, target, slot, outcome) "
+                "ON CONFLICT (task, target, slot) DO UPDATE SET done = true, outcome = excluded.outcome "
+                "WHERE NOT poll_slots.done",
+                [s[0] for s in slots],
+                [s[1] for s in slots],
+                [s[2] for s in slots],
+                [s[3] for s in slots],
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def ping(self) -> None:
+        """Raises :class:`DatabaseUnavailable` while the database does not answer."""
+        async with translate_errors(self.settings):
+            await self.pool.fetchval("SELECT 1")
+
     async def last_slot(self, task: str, target: str) -> datetime | None:
         """The newest slot already claimed for a target (a restart continues after it)."""
         async with translate_errors(self.settings):
@@ -291,6 +313,29 @@ class ProducerStore(CalendarStore):
                 items,
                 poll_id,
                 publish_s,
+            )
+
+    async def log_collections(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Several :meth:`log_collection` rows (the keyword arguments of each) in one round trip."""
+        async with translate_errors(self.settings):
+            await self.pool.executemany(
+                "INSERT INTO collection_log (source, kind, endpoint, message_key, race_date, ok, pages, items, "
+                "poll_id, publish_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [
+                    (
+                        r["source"],
+                        r["kind"],
+                        r["endpoint"],
+                        r["message_key"],
+                        key_day(r["message_key"]),
+                        r["ok"],
+                        r["pages"],
+                        r["items"],
+                        r["poll_id"],
+                        r["publish_s"],
+                    )
+                    for r in rows
+                ],
             )
 
     async def last_successes(self) -> dict[tuple[str, str], float]:
