@@ -25,7 +25,7 @@ from schemas.topics import KINDS
 log = logging.getLogger(__name__)
 # A published page is counted as missing from the raw archive once it is older than this: the archiver's delay is
 # well under a second, so a page not there after 30 s was lost by the broker, or the archiver is behind (its lag).
-ARCHIVE_GRACE = "30 seconds"
+ARCHIVE_GRACE_S = 30.0
 
 LANDED_SQL = """
 INSERT INTO landings (source, kind, landed_at)

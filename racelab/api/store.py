@@ -15,7 +15,7 @@ from producers.state import RaceRef
 from runtime.db import translate_errors
 from runtime.settings import DatabaseSettings
 from sinks import landings
-from sinks.landings import ARCHIVE_GRACE
+from sinks.landings import ARCHIVE_GRACE_S
 
 FAILURE_COLUMNS = (
     "id, source, kind, endpoint, params, message_key, error_class, error_code, error_message, http_status, "
@@ -81,8 +81,9 @@ class ControlStore:
             )
         return row
 
-    async def collection_counts(self, day: date) -> list[CollectionCounts]:
-        """Per source and kind: collections about ``day``, last success and its age (database clock)."""
+    async def collection_counts(self, day: date, archive_grace_s: float = ARCHIVE_GRACE_S) -> list[CollectionCounts]:
+        """Per source and kind: collections about ``day``, last success and its age (database clock), and their
+        pages missing from the raw archive ``archive_grace_s`` after they were published."""
         async with translate_errors(self.settings):
             rows = await self.pool.fetch(
                 "SELECT source, kind, count(*) FILTER (WHERE ok) AS collected,"
@@ -90,11 +91,12 @@ class ControlStore:
                 " coalesce(sum(pages) FILTER (WHERE ok), 0) AS messages,"
                 " max(collected_at) FILTER (WHERE ok) AS last_ok,"
                 " extract(epoch FROM now() - max(collected_at) FILTER (WHERE ok))::float8 AS freshness,"
-                f" coalesce(sum(c.pages - a.n) FILTER (WHERE ok AND c.poll_id IS NOT NULL AND c.collected_at < now()"
-                f" - interval '{ARCHIVE_GRACE}'), 0) AS unarchived "
+                " coalesce(sum(c.pages - a.n) FILTER (WHERE ok AND c.poll_id IS NOT NULL AND c.collected_at < now()"
+                " - make_interval(secs => $2)), 0) AS unarchived "
                 "FROM collection_log c CROSS JOIN LATERAL (SELECT count(*) AS n FROM raw_archive r"
                 " WHERE r.poll_id = c.poll_id) a WHERE race_date = $1 GROUP BY source, kind",
                 day,
+                archive_grace_s,
             )
         return [
             CollectionCounts(

@@ -40,7 +40,7 @@ async def test_odds_slots_are_polled_while_the_database_is_down(
     races = world.races("seoul", DAY)
     race = races[0]
     post = race.post_time
-    sim, runner, base = await start_sim(world, post - timedelta(minutes=12), speed=SPEED)
+    sim, runner, base = await start_sim(world, post - timedelta(minutes=9), speed=SPEED)
     await store_schedule(settings, races)
     env = pipeline_env(
         settings,

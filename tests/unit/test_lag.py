@@ -62,3 +62,18 @@ async def test_readiness_fails_when_the_lag_cannot_be_measured_for_longer_than_t
     assert detail == "group g: lag not measured for 130s (cannot measure lag (KafkaConnectionError))"
     m.update([TopicLag("a", 10, 10), TopicLag("b", 5, 5)])
     assert (await check())[1] is True
+
+
+def test_a_topic_the_broker_lost_is_said_once_and_an_end_off_by_one_is_not(caplog):
+    import logging
+
+    clock, registry = Clock(), CollectorRegistry()
+    m = monitor(clock, registry)
+    m.update([TopicLag("a", 5000, 5000), TopicLag("b", 40, 40)])
+    with caplog.at_level(logging.WARNING):
+        m.update([TopicLag("a", 4999, 4999), TopicLag("b", 40, 40)])  # reported one lower: not a loss
+        assert caplog.text == ""
+        m.update([TopicLag("a", 12, 0), TopicLag("b", 40, 40)])  # the broker came back without it
+        m.update([TopicLag("a", 30, 30), TopicLag("b", 40, 40)])
+    assert caplog.text.count("holds fewer messages than before") == 1
+    assert "topic a holds fewer messages than before (end offset 12, was 4999)" in caplog.text
