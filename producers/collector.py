@@ -3,7 +3,9 @@
 Publishing waits out a broker outage (backoff, no drop): the pages are in hand and are sent when the broker is
 back. A failure is recorded once per distinct call (same source, endpoint, parameters); an alert goes out only
 when a failure row is newly opened, and the notifier rate-limits what remains. Every call's outcome is also
-recorded in ``collection_log``, which the control API's status reads.
+recorded in ``collection_log``, which the control API's status reads. Neither waits for the database: while it is
+unreachable, failures and collections are kept in order and written by :meth:`Collector.flush_log` once it is
+back (the poller calls it).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Collector:
         self.published = 0
         self.failed = 0
         self.unlogged: list[dict[str, Any]] = []  # collection_log rows kept while the database is away
+        self.unrecorded: list[tuple[Call, UpstreamError]] = []  # failed calls kept while the database is away
 
     def client_for(self, call: Call) -> DataGoKrClient:
         if call.endpoint == LIVE_ODDS_PATH:
@@ -138,41 +141,55 @@ class Collector:
             log.warning("collection of %s %s not logged: %s", call.source, call.endpoint, exc)
 
     async def flush_log(self) -> int:
-        """Write the collections kept while the database was away; returns how many (0 while it still is)."""
+        """Write the failures and collections kept while the database was away; returns how many (0 while it still
+        is away)."""
+        failures, self.unrecorded = self.unrecorded, []
+        for n, (call, exc) in enumerate(failures):
+            try:
+                await self._write_failure(call, exc)
+            except DatabaseUnavailable:
+                self.unrecorded = failures[n:] + self.unrecorded
+                return n
         rows, self.unlogged = self.unlogged, []
         if not rows:
-            return 0
+            return len(failures)
         try:
             await self.store.log_collections(rows)
         except DatabaseUnavailable:
             self.unlogged = rows + self.unlogged
-            return 0
-        log.info("%d collections made while the database was away are logged", len(rows))
-        return len(rows)
+            return len(failures)
+        log.info(
+            "%d collections and %d failures of the time the database was away are recorded", len(rows), len(failures)
+        )
+        return len(rows) + len(failures)
 
     async def _record_failure(self, call: Call, exc: UpstreamError) -> None:
-        delay = 1.0
-        while True:
-            try:
-                failure_id, opened = await self.store.record_failure(
-                    source=call.source,
-                    kind=call.kind,
-                    endpoint=call.endpoint,
-                    params=call.params,
-                    message_key=call.key,
-                    error_class=type(exc).__name__,
-                    error_code=exc.code,
-                    message=str(exc),
-                    http_status=exc.http_status,
-                    attempts=exc.attempts,
-                )
-                break
-            except PipelineError as db_exc:
-                if not db_exc.retriable:
-                    raise
-                log.warning("cannot record a failure yet (%s); retrying in %.0fs", db_exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(MAX_WAIT_S, delay * 2)
+        """Record a call that failed for good; kept in order and recorded by :meth:`flush_log` while the database is
+        unreachable (a poll never waits for the database: the next odds slot is due in 30 s)."""
+        if self.unrecorded:
+            self.unrecorded.append((call, exc))
+            return
+        try:
+            await self._write_failure(call, exc)
+        except PipelineError as db_exc:
+            if not db_exc.retriable:
+                raise
+            log.warning("a failed call is recorded once the database is back (%s): %s", db_exc, exc)
+            self.unrecorded.append((call, exc))
+
+    async def _write_failure(self, call: Call, exc: UpstreamError) -> None:
+        failure_id, opened = await self.store.record_failure(
+            source=call.source,
+            kind=call.kind,
+            endpoint=call.endpoint,
+            params=call.params,
+            message_key=call.key,
+            error_class=type(exc).__name__,
+            error_code=exc.code,
+            message=str(exc),
+            http_status=exc.http_status,
+            attempts=exc.attempts,
+        )
         log.error("call failed for good (failure #%d): %s", failure_id, exc)
         if opened:
             await self.notifier.alert(

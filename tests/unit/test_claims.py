@@ -113,3 +113,64 @@ def test_a_slot_claimed_in_the_database_is_finished_locally_when_the_database_we
         assert await claims.reconcile() == 1 and store.rows[("odds", "r1", T0)] == (True, "ok")
 
     asyncio.run(run())
+
+
+class FailingClient:
+    async def run(self, call):
+        from producers.errors import UpstreamError
+
+        raise UpstreamError("HTTP 503 from liveOdds", source=call.source, endpoint=call.endpoint, http_status=503)
+
+
+class FailureStore:
+    def __init__(self) -> None:
+        self.down = True
+        self.failures: list[str] = []
+        self.logged: list[dict] = []
+
+    async def record_failure(self, **row):
+        if self.down:
+            raise DatabaseUnavailable("cannot reach the database at db:5432 (connection refused)")
+        self.failures.append(row["message_key"])
+        return len(self.failures), True
+
+    async def log_collection(self, **row):
+        if self.down:
+            raise DatabaseUnavailable("cannot reach the database at db:5432 (connection refused)")
+        self.logged.append(row)
+
+    async def log_collections(self, rows):
+        if self.down:
+            raise DatabaseUnavailable("cannot reach the database at db:5432 (connection refused)")
+        self.logged += rows
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.alerts: list[str] = []
+
+    async def alert(self, source, error_class, text):
+        self.alerts.append(text)
+
+
+def test_a_call_that_fails_while_the_database_is_down_does_not_wait_for_it_and_is_recorded_later():
+    from producers.calls import live_odds
+    from producers.collector import Collector
+
+    async def run() -> None:
+        notifier = Notifier()
+        failures = FailureStore()
+        collector = Collector({}, None, failures, notifier, live_odds=FailingClient())  # type: ignore[arg-type]
+        for race in ("horse-seoul-1-20241214", "horse-seoul-2-20241214"):
+            async with asyncio.timeout(1):  # returns at once: nothing waits for the database
+                assert await collector.collect(live_odds(race)) is None
+        assert failures.failures == [] and len(collector.unrecorded) == 2 and len(collector.unlogged) == 2
+        assert await collector.flush_log() == 0  # still down: kept, in order
+        failures.down = False
+        assert await collector.flush_log() == 4
+        assert failures.failures == ["horse-seoul-1-20241214", "horse-seoul-2-20241214"]
+        assert [r["message_key"] for r in failures.logged] == failures.failures
+        assert [r["ok"] for r in failures.logged] == [False, False] and len(notifier.alerts) == 2
+        assert collector.unrecorded == [] and collector.unlogged == []
+
+    asyncio.run(run())
