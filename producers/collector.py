@@ -31,6 +31,7 @@ from schemas.errors import DatabaseUnavailable, PipelineError
 
 log = logging.getLogger(__name__)
 MAX_WAIT_S = 30.0
+FLUSH_EVERY_S = 10.0  # how often a successful collection tries to write what the database missed
 
 
 class Collector:
@@ -55,6 +56,7 @@ class Collector:
         self.failed = 0
         self.unlogged: list[dict[str, Any]] = []  # collection_log rows kept while the database is away
         self.unrecorded: list[tuple[Call, UpstreamError]] = []  # failed calls kept while the database is away
+        self._flushed_at = time.monotonic()
 
     def client_for(self, call: Call) -> DataGoKrClient:
         if call.endpoint == LIVE_ODDS_PATH:
@@ -78,6 +80,9 @@ class Collector:
         await self.publish(call, pages)
         if call.endpoint in calendar.TEACHING_ENDPOINTS:
             await self.learn_calendar(call, pages)
+        if (self.unlogged or self.unrecorded) and time.monotonic() - self._flushed_at > FLUSH_EVERY_S:
+            self._flushed_at = time.monotonic()  # a process without a poller (the control API) flushes here
+            await self.flush_log()
         return pages
 
     async def learn_calendar(self, call: Call, pages: list[RawResponse]) -> None:

@@ -216,19 +216,20 @@ def attach_ops(
 
     ops = settings.ops
     keeper = catalogue_keeper(settings)
-    if not ops.enabled:
-        app.task(keeper.run)
-        return
-    monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), ops.lag_interval_s)
     commits: CommitWatch = cast(Any, app.transport).commits
     consumed = set(topics)
 
     def recreated(names: list[str]) -> None:
-        if consumed & set(names):  # Faust's own offset bookkeeping of the old topic goes with the rebalance
-            log.warning("rejoining group %s: its topics %s were recreated", app.conf.id, ", ".join(sorted(names)))
+        mine = sorted(consumed & set(names))
+        if mine:  # the rebalance also drops Faust's own offset bookkeeping of the old topics
+            log.warning("rejoining group %s: its topics %s were recreated", app.conf.id, ", ".join(mine))
             commits.request_rejoin()
 
     keeper.on_recreated = recreated
+    if not ops.enabled:
+        app.task(keeper.run)
+        return
+    monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), ops.lag_interval_s)
     checks = [
         broker_check(settings),
         topics_check(keeper, topics, ops.check_timeout_s, commits),
