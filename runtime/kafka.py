@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import aiokafka.admin.client
@@ -85,32 +86,33 @@ async def _started(settings: BrokerSettings, timeout_s: float) -> AIOKafkaAdminC
     return admin
 
 
-async def list_topics(settings: BrokerSettings, timeout_s: float = 10.0) -> set[str]:
-    """Names of the broker's topics; raises :class:`BrokerError` when it does not answer."""
+@contextlib.asynccontextmanager
+async def _asking(settings: BrokerSettings, timeout_s: float, what: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed afterwards; a broker that does not answer the body's request (``what`` it
+    asks for) raises :class:`BrokerError`."""
     admin = await _started(settings, timeout_s)
     try:
-        return set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        yield admin
     except (TimeoutError, KafkaError) as exc:
         raise BrokerError(
-            f"the broker at {settings.bootstrap_servers} did not list topics ({exc.__class__.__name__})"
+            f"the broker at {settings.bootstrap_servers} did not {what} ({exc.__class__.__name__})"
         ) from exc
     finally:
         await admin.close()
+
+
+async def list_topics(settings: BrokerSettings, timeout_s: float = 10.0) -> set[str]:
+    """Names of the broker's topics; raises :class:`BrokerError` when it does not answer."""
+    async with _asking(settings, timeout_s, "list topics") as admin:
+        return set(await asyncio.wait_for(admin.list_topics(), timeout_s))
 
 
 async def partition_counts(
     settings: BrokerSettings, names: Iterable[str], timeout_s: float = 10.0
 ) -> dict[str, int | None]:
     """Each topic's partition count on the broker, None for a topic that does not exist (never creates one)."""
-    admin = await _started(settings, timeout_s)
-    try:
+    async with _asking(settings, timeout_s, "describe topics") as admin:
         described = await asyncio.wait_for(admin.describe_topics(sorted(set(names))), timeout_s)
-    except (TimeoutError, KafkaError) as exc:
-        raise BrokerError(
-            f"the broker at {settings.bootstrap_servers} did not describe topics ({exc.__class__.__name__})"
-        ) from exc
-    finally:
-        await admin.close()
     counts: dict[str, int | None] = {}
     for topic in described:
         code = topic["error_code"]

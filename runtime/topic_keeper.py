@@ -35,8 +35,7 @@ class TopicKeeper:
     clock: Callable[[], float] = time.time
     wrong: dict[str, int] = field(default_factory=dict)  # topic -> its partition count, where it is not ours
     recreated: dict[str, float] = field(default_factory=dict)  # topic -> when this process recreated it
-    last_checked: float = 0.0
-    last_error: str | None = None
+    checked: bool = False  # a check went through (before it, creating topics is a fresh start, not a loss)
     on_recreated: Callable[[list[str]], None] | None = field(default=None, repr=False)
 
     async def check_once(self) -> None:
@@ -51,9 +50,9 @@ class TopicKeeper:
                     self.replication_factor,
                     configs={t: self.configs.get(t, {}) for t in missing},
                 )
-                if created and not self.last_checked:  # the first check of a fresh broker: nothing was lost
+                if created and not self.checked:  # the first check of a fresh broker: nothing was lost
                     log.info("created %d topics from the catalogue", len(created))
-                lost = created if self.last_checked else []
+                lost = created if self.checked else []
                 for topic in lost:
                     self.recreated[topic] = self.clock()
                     log.warning(
@@ -63,11 +62,9 @@ class TopicKeeper:
                     )
                 if lost and self.on_recreated is not None:
                     self.on_recreated(lost)
-        except BrokerError as exc:
-            self.last_error = str(exc)
+        except BrokerError:  # unreachable: the broker check of /readyz says so; the next round tries again
             return
-        self.last_error = None
-        self.last_checked = self.clock()
+        self.checked = True
         wrong = {t: n for t, n in counts.items() if n is not None and n != self.partitions}
         for topic, n in wrong.items():
             if self.wrong.get(topic) != n:
