@@ -37,6 +37,11 @@ class SlotClaims:
     def offline(self) -> bool:
         return self.offline_since is not None
 
+    @property
+    def to_reconcile(self) -> bool:
+        """Offline, or holding finished local claims that are not in ``poll_slots`` yet."""
+        return self.offline or any(outcome is not None for outcome in self.local.values())
+
     def went_offline(self, exc: DatabaseUnavailable) -> None:
         if self.offline_since is None:
             self.offline_since = time.monotonic()

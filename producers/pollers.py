@@ -254,9 +254,8 @@ class RaceDayPoller:
         if task is not None and task.done():
             self._reconciling = None
             task.result()  # an error other than an outage is not swallowed
-        finished = any(v is not None for v in self.claims.local.values())
         kept = self.collector.unlogged or self.collector.unrecorded
-        if self._reconciling is None and (self.claims.offline or finished or kept):
+        if self._reconciling is None and (self.claims.to_reconcile or kept):
             self._reconciling = asyncio.create_task(self._reconcile())
 
     async def _reconcile(self) -> None:

@@ -299,21 +299,18 @@ class ProducerStore(CalendarStore):
     ) -> None:
         """Record one collection: a call, its outcome, the poll id its pages were published with and how long
         publishing took (long: the pages were kept through a broker outage)."""
-        async with translate_errors(self.settings):
-            await self.pool.execute(
-                "INSERT INTO collection_log (source, kind, endpoint, message_key, race_date, ok, pages, items, "
-                "poll_id, publish_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                source,
-                kind,
-                endpoint,
-                message_key,
-                key_day(message_key),
-                ok,
-                pages,
-                items,
-                poll_id,
-                publish_s,
-            )
+        row = dict(
+            source=source,
+            kind=kind,
+            endpoint=endpoint,
+            message_key=message_key,
+            pages=pages,
+            items=items,
+            ok=ok,
+            poll_id=poll_id,
+            publish_s=publish_s,
+        )
+        await self.log_collections([row])
 
     async def log_collections(self, rows: Sequence[dict[str, Any]]) -> None:
         """Several :meth:`log_collection` rows (the keyword arguments of each) in one round trip."""
