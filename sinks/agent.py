@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
 
 
+def kind_of(topic: str) -> Kind:
+    """The raw kind of a normalized topic (``racelab.races`` -> ``schedules``)."""
+    return KIND_OF_NORMALIZED[topic.rsplit(".", 1)[1]]
+
+
 class SinkApp:
     """Builds the sink's Faust app; owns the writer and the DLQ producer."""
 
@@ -50,7 +55,7 @@ class SinkApp:
         self.metrics = sink_metrics()
         self.writer = TimescaleWriter(settings.database, self.metrics)
         self.output = OutputProducer(settings.broker)
-        self.landings = Landings(settings.database)
+        self.landings = Landings(self.writer.pool, settings.database)
         self.unstored: list[Unstored] = []
         self.unstored_at = time.time()
         self._started = False
@@ -69,15 +74,14 @@ class SinkApp:
         attach_ops(self.app, settings, "sink", names, database=True, extra_checks=[self.stored_check()])
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await self.writer.stop()  # its pool may be open without a batch written (the landings' measurements)
         if self._started:
-            await self.writer.stop()
             await self.output.stop()
             self._started = False
-        await self.landings.close()
 
     def _dead_letter(self, event: Any, error: Exception) -> Outgoing:
         message = event.message
-        kind = KIND_OF_NORMALIZED[message.topic.rsplit(".", 1)[1]]
+        kind = kind_of(message.topic)
         headers = dlq_headers(
             header_list(message.headers),
             topic=message.topic,
@@ -145,7 +149,7 @@ class SinkApp:
             source = source_of_race((message.key or b"").decode(errors="replace"))
         except KeyError:
             return None
-        return source, KIND_OF_NORMALIZED[message.topic.rsplit(".", 1)[1]]
+        return source, kind_of(message.topic)
 
     async def _landed(self, pairs: set[tuple[str, str]]) -> None:
         """Note when rows of each source and kind landed (best effort: the next batch notes it again)."""

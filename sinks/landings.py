@@ -58,11 +58,11 @@ class Unstored:
 
 
 class Landings:
-    """Writes ``landings`` and measures what waits, over a small pool of its own."""
+    """Writes ``landings`` and measures what waits, over the pool it is given (the sink writer's)."""
 
-    def __init__(self, settings: DatabaseSettings) -> None:
+    def __init__(self, pool: LazyPool, settings: DatabaseSettings) -> None:
         self.settings = settings
-        self._pool = LazyPool(settings)
+        self._pool = pool
 
     async def landed(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Rows of these (source, kind) pairs were stored just now."""
@@ -75,9 +75,6 @@ class Landings:
 
     async def unstored(self) -> list[Unstored]:
         return await unstored(await self._pool.get(), self.settings)
-
-    async def close(self) -> None:
-        await self._pool.close()
 
 
 async def unstored(pool: asyncpg.Pool, settings: DatabaseSettings) -> list[Unstored]:

@@ -95,15 +95,15 @@ class TimescaleWriter:
     def __init__(self, settings: DatabaseSettings, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._pool = LazyPool(settings, init=init_connection)
+        self.pool = LazyPool(settings, init=init_connection)  # also the landings' (sinks.landings)
         self._batches = BatchWriter(self._transaction, metrics)
         self._unmatched: list[UnmatchedRank] = []
 
     async def start(self) -> None:
-        await self._pool.get()
+        await self.pool.get()
 
     async def stop(self) -> None:
-        await self._pool.close()
+        await self.pool.close()
 
     async def write(self, rows: Sequence[Row]) -> WriteResult:
         """Write rows in one transaction; bad rows are bisected out; raises DatabaseUnavailable on an outage."""
@@ -122,12 +122,12 @@ class TimescaleWriter:
         """Record that these ranks' dead letters were delivered (they are not reported again)."""
         if not ranks:
             return
-        pool = await self._pool.get()
+        pool = await self.pool.get()
         await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""
-        pool = await self._pool.get()
+        pool = await self.pool.get()
         by_table, placeholders = grouped(rows)
         written: dict[str, int] | None = None
         unmatched: list[UnmatchedRank] = []
