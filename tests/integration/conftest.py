@@ -18,6 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -157,15 +158,33 @@ def pipeline_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
-async def start_component(role: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """``racelab run ROLE`` as a real process (stderr kept for the test's checks)."""
+def simulator_env(base: str) -> dict[str, str]:
+    """Environment entries that point a ``racelab`` subprocess's clients at the simulator serving on ``base``."""
+    return {
+        "RACELAB_KRA__BASE_URL": f"{base}/B551015",
+        "RACELAB_KSPO__BASE_URL": f"{base}/B551014",
+        "RACELAB_ODDS_FEED__BASE_URL": base,
+        "RACELAB_PRODUCERS__SIMULATOR_URL": base,
+    }
+
+
+async def start_component(
+    role: str,
+    env: dict[str, str],
+    *,
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:
+    """``racelab run ROLE`` as a real process (by default its stderr kept for the test's checks)."""
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "racelab.cli",
-        "run",
-        role,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "racelab.cli", "run", role, env=env, stdout=stdout, stderr=stderr
     )
+
+
+async def scalar(settings: Settings, sql: str, *args: Any) -> Any:
+    """One value from this test's schema."""
+    conn = await connect(settings.database)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()

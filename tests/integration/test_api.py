@@ -24,7 +24,7 @@ from runtime.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
 
-from .conftest import pipeline_env, start_component
+from .conftest import pipeline_env, simulator_env, start_component
 from .test_producers import consume_all, producer_settings, start_sim, store_schedule
 
 pytestmark = pytest.mark.integration
@@ -416,10 +416,7 @@ async def test_run_api_command_serves_and_stops_on_sigterm(settings: Settings, d
     _, runner, base = await start_sim(World(seed=5), AT, speed=1)
     env = pipeline_env(
         settings,
-        RACELAB_KRA__BASE_URL=f"{base}/B551015",
-        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
-        RACELAB_ODDS_FEED__BASE_URL=base,
-        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        **simulator_env(base),
         RACELAB_API__INGESTION_KEY=KEY,
         RACELAB_API__PORT="0",
     )

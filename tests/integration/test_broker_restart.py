@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.stack.broker import TansuBroker
-from deploy.stack.process import port_open
 from producers.simulator.world import World
 from racelab.api.store import ControlStore
 from runtime.db import connect, create_pool
@@ -32,59 +28,14 @@ from runtime.kafka import ensure_topics
 from runtime.settings import Settings
 from schemas.timezones import KST
 
-from .conftest import pipeline_env
+from .conftest import pipeline_env, scalar, simulator_env, start_component
+from .private_broker import PrivateBroker
 from .test_health import free_port
 from .test_producers import start_sim
 
 pytestmark = pytest.mark.integration
 ROLES = ("archiver", "sink", "processors", "producers")
 RECOVERY_LIMIT_S = 60.0
-
-
-class Broker:
-    """A private local broker that the test kills and starts again on the same port."""
-
-    def __init__(self, home: Path) -> None:
-        self.spec = TansuBroker(home=home, port=free_port())
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.spec.command(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        async with asyncio.timeout(30):
-            while not port_open(self.spec.port):  # noqa: ASYNC110 - another process starting
-                await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-        async with asyncio.timeout(10):
-            while port_open(self.spec.port):  # noqa: ASYNC110 - the listener goes away with the process
-                await asyncio.sleep(0.05)
-
-
-def private(settings: Settings, broker: Broker) -> Settings:
-    return settings.model_copy(
-        update={
-            "broker": settings.broker.model_copy(
-                update={
-                    "bootstrap_servers": broker.spec.bootstrap_servers,
-                    "idempotence": False,
-                    "fetch_max_wait_ms": 50,
-                }
-            )
-        }
-    )
-
-
-async def scalar(settings: Settings, sql: str, *args: Any) -> Any:
-    conn = await connect(settings.database)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def readiness(ports: dict[str, int]) -> dict[str, tuple[int, str]]:
@@ -125,16 +76,7 @@ async def start_role(
     role: str, env: dict[str, str], log: Path
 ) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
     """``racelab run ROLE``; its output lines go to ``log``, each stamped with the time the test read it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "racelab.cli",
-        "run",
-        role,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_component(role, env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
     async def copy() -> None:
         assert process.stdout is not None
@@ -147,28 +89,24 @@ async def start_role(
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
+async def broker(tmp_path: Path) -> AsyncIterator[PrivateBroker]:
+    b = PrivateBroker(tmp_path)
     yield b
-    if b.process is not None and b.process.returncode is None:
-        b.process.kill()
+    await b.stop()
 
 
 async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
-    settings: Settings, db_schema: str, broker: Broker, tmp_path: Path
+    settings: Settings, db_schema: str, broker: PrivateBroker, tmp_path: Path
 ) -> None:
     await broker.start()
-    cfg = private(settings, broker)
+    cfg = broker.settings(settings)
     world = World(seed=11, every_day=True)
     start = datetime.now(KST).replace(hour=10, minute=20, second=0, microsecond=0)
     _, runner, base = await start_sim(world, start, speed=120)
     ports = {role: free_port() for role in ROLES}
     env = pipeline_env(
         cfg,
-        RACELAB_KRA__BASE_URL=f"{base}/B551015",
-        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
-        RACELAB_ODDS_FEED__BASE_URL=base,
-        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        **simulator_env(base),
         RACELAB_PRODUCERS__CLOCK="simulator",
         RACELAB_PRODUCERS__TICK_S="0.2",
         RACELAB_PRODUCERS__TRACKS='["seoul", "gwangmyeong"]',
@@ -287,10 +225,10 @@ async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> N
 
 
 async def test_a_sink_whose_topic_was_deleted_is_not_ready_and_says_which(
-    settings: Settings, db_schema: str, broker: Broker, tmp_path: Path
+    settings: Settings, db_schema: str, broker: PrivateBroker, tmp_path: Path
 ) -> None:
     await broker.start()
-    cfg = private(settings, broker)
+    cfg = broker.settings(settings)
     catalogue = cfg.topics.catalogue()
     await ensure_topics(cfg.broker, catalogue.all_names(), 4, configs=catalogue.configs())
     port = free_port()

@@ -18,7 +18,7 @@ from producers.simulator.world import World
 from runtime.db import connect
 from runtime.settings import Settings
 
-from .conftest import Endpoints, pipeline_env, start_component
+from .conftest import Endpoints, pipeline_env, simulator_env, start_component
 from .test_producers import DAY, start_sim, store_schedule
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,7 @@ async def test_odds_slots_are_polled_while_the_database_is_down(
     await store_schedule(settings, races)
     env = pipeline_env(
         settings,
-        RACELAB_KRA__BASE_URL=f"{base}/B551015",
-        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
-        RACELAB_ODDS_FEED__BASE_URL=base,
-        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        **simulator_env(base),
         RACELAB_PRODUCERS__CLOCK="simulator",
         RACELAB_PRODUCERS__TICK_S="0.2",
         RACELAB_PRODUCERS__RACE_TYPES='["horse"]',

@@ -39,7 +39,7 @@ from schemas.raw import RawHeaders
 from schemas.topics import TopicCatalogue
 from tests.promql import CONFIG_FILE, RULES_FILE, Expression, selectors, shipped_expressions, with_bool
 
-from .conftest import pipeline_env, start_component
+from .conftest import pipeline_env, simulator_env, start_component
 
 pytestmark = pytest.mark.integration
 ROLES = ("producers", "processors", "sink", "archiver", "api")
@@ -216,10 +216,7 @@ async def test_prometheus_scrapes_the_pipeline_and_evaluates_every_shipped_expre
         RACELAB_API__PORT=str(ports["api"]),
         RACELAB_API__INGESTION_KEY=API_KEY,
         RACELAB_OPS__LAG_INTERVAL_S="1",
-        RACELAB_KRA__BASE_URL=f"{base}/B551015",
-        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
-        RACELAB_ODDS_FEED__BASE_URL=base,
-        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        **simulator_env(base),
         RACELAB_PRODUCERS__RACE_TYPES='["horse"]',
         RACELAB_PRODUCERS__TRACKS='["seoul"]',
         RACELAB_PRODUCERS__TICK_S="0.2",

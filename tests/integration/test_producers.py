@@ -26,7 +26,7 @@ from runtime.settings import Settings
 from schemas.raw import RawHeaders
 from schemas.topics import KINDS, TopicCatalogue
 
-from .conftest import pipeline_env, start_component
+from .conftest import pipeline_env, simulator_env, start_component
 
 pytestmark = pytest.mark.integration
 STEP_S = 10.0
@@ -382,10 +382,7 @@ async def test_run_producers_command_starts_polls_and_stops_on_sigterm(settings:
     _, runner, base = await start_sim(world, datetime.fromisoformat("2024-12-14T09:30+09:00"), speed=60)
     env = pipeline_env(
         settings,
-        RACELAB_KRA__BASE_URL=f"{base}/B551015",
-        RACELAB_KSPO__BASE_URL=f"{base}/B551014",
-        RACELAB_ODDS_FEED__BASE_URL=base,
-        RACELAB_PRODUCERS__SIMULATOR_URL=base,
+        **simulator_env(base),
         RACELAB_PRODUCERS__RACE_TYPES='["horse"]',
         RACELAB_PRODUCERS__TICK_S="0.2",
     )

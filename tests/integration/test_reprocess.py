@@ -20,8 +20,6 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack.broker import TansuBroker
-from deploy.stack.process import free_port, port_open
 from processors.dlq import DlqLimit
 from processors.handler import BatchHandler
 from processors.handler import RawMessage as ProcessorMessage
@@ -41,7 +39,8 @@ from sinks.rows import rows_of_message
 from sinks.tables import KEYS
 from sinks.writer import TimescaleWriter
 
-from .conftest import pipeline_env, start_component
+from .conftest import pipeline_env, scalar, start_component
+from .private_broker import PrivateBroker
 
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -152,14 +151,6 @@ def changed(before: Digests, after: Digests) -> dict[str, set[str]]:
         if diff:
             out[table] = diff
     return out
-
-
-async def scalar(settings: Settings, sql: str, *args: Any) -> Any:
-    conn = await connect(settings.database)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 def renamed_trainers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,30 +297,14 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
     """A broker of this test's own (the shared one must keep its topics), killed with -9 and started again: it
     comes back empty (the local broker keeps topics in memory), the archive still holds every message archived
     before, and reprocess rebuilds the tables from it to what the live path writes."""
-    broker = TansuBroker(home=tmp_path, port=free_port())
-
-    async def start_broker() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            *broker.command(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        async with asyncio.timeout(30):
-            while not port_open(broker.port):  # noqa: ASYNC110 - another process starting
-                await asyncio.sleep(0.05)
-        return process
-
-    process = await start_broker()
-    private = settings.model_copy(
-        update={
-            "broker": settings.broker.model_copy(
-                update={"bootstrap_servers": broker.bootstrap_servers, "idempotence": False, "fetch_max_wait_ms": 50}
-            )
-        }
-    )
+    broker = PrivateBroker(tmp_path)
+    await broker.start()
+    private = broker.settings(settings)
     try:
         topics = TopicCatalogue(private.topics.prefix)
         await ensure_topics(private.broker, topics.all_names(), 4)
         messages = history()
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=private.broker.bootstrap_servers, acks="all")
         await producer.start()
         try:
             for m in messages:
@@ -350,12 +325,8 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
             private, "SELECT md5(string_agg(body_sha256::text, ',' ORDER BY body_sha256)) FROM raw_archive"
         )
 
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        async with asyncio.timeout(10):
-            while port_open(broker.port):  # noqa: ASYNC110 - the killed process's listener goes away
-                await asyncio.sleep(0.05)
-        process = await start_broker()  # the same address, nothing in it
+        await broker.kill()
+        await broker.start()  # the same address, nothing in it
         assert not await list_topics(private.broker)
 
         assert await scalar(private, "SELECT count(*) FROM raw_archive") == len(messages)
@@ -372,6 +343,4 @@ async def test_a_broker_restart_keeps_the_archive_and_reprocess_rebuilds_the_tab
         await land(private, messages)  # the live path on top of the rebuilt tables: nothing to change
         assert changed(before, await digests(private)) == {}
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-            await process.wait()
+        await broker.stop()
