@@ -59,6 +59,7 @@ class SinkApp:
         self.unstored: list[Unstored] = []
         self.unstored_at = time.time()
         self._started = False
+        self._stopping = False
         s = settings.sink
         self.app = faust_app(settings, s.consumer_group, buffer=2 * s.batch_size)
         self.app.on_before_shutdown.connect(self._close)
@@ -74,6 +75,7 @@ class SinkApp:
         attach_ops(self.app, settings, "sink", names, database=True, extra_checks=[self.stored_check()])
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self._stopping = True  # the measuring timer runs until the end: it must not reach for a closing pool
         await self.writer.stop()  # its pool may be open without a batch written (the landings' measurements)
         if self._started:
             await self.output.stop()
@@ -160,11 +162,17 @@ class SinkApp:
 
     async def measure_unstored(self) -> None:
         """How long collected data of each source and kind has waited for the tables (``racelab_unstored_seconds``)."""
+        if self._stopping:
+            return
         try:
             self.unstored = await self.landings.unstored()
         except PipelineError as exc:
             log.warning("sink: unstored data not measured: %s", exc)
             return
+        except asyncpg.InterfaceError:
+            if self._stopping:  # the pool closed while this measurement waited for a connection
+                return
+            raise
         self.unstored_at = time.time()
         for u in self.unstored:
             self.metrics.unstored.labels(u.source, u.kind).set(u.seconds)
