@@ -17,14 +17,14 @@ import socket
 import subprocess
 import sys
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from racelab.supervisor import Child, child_env, start, stop
+from racelab.supervisor import Child, child_env, patient_interrupts, start, stop
 from runtime.settings import Settings, load_settings
 from schemas.errors import ConfigurationError, PipelineError
 from schemas.timezones import KST, kst_today
@@ -335,12 +335,19 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
         status = demo.status(day)
     except KeyboardInterrupt:
         interrupted = True
-        say("\ninterrupted; stopping every process...")
     finally:
-        codes = stop(demo.children)
-        say("stopped: " + ", ".join(f"{name} (exit {code})" for name, code in codes.items()))
+        stop_children(demo.children, interrupted, say)
     summary(settings, day, status, say)
     return 130 if interrupted else 0
+
+
+def stop_children(children: Sequence[Child], interrupted: bool, say: Callable[[str], None]) -> None:
+    """Stop the demo's processes and say how each exited; a Ctrl+C once the user is told they are stopping waits."""
+    with patient_interrupts():  # entered before the line below: a Ctrl+C after it must not cut the stop short
+        if interrupted:
+            say("\ninterrupted; stopping every process...")
+        codes = stop(children)
+        say("stopped: " + ", ".join(f"{name} (exit {code})" for name, code in codes.items()))
 
 
 def summary(settings: Settings, day: date, status: dict[str, object] | None, say: Callable[[str], None]) -> None:

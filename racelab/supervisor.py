@@ -14,12 +14,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 30.0
 
 
 @dataclass
@@ -54,21 +57,35 @@ def start(name: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path 
     return Child(name, process, path, out)
 
 
-def stop(children: Sequence[Child], grace_s: float = 30.0) -> dict[str, int]:
-    """Stop the children one by one in reverse start order (SIGTERM, then SIGKILL after ``grace_s``); exit codes.
+@contextmanager
+def patient_interrupts(grace_s: float = STOP_GRACE_S) -> Iterator[None]:
+    """While stopping, Ctrl+C is answered with a note instead of a KeyboardInterrupt (outside the main thread: no-op).
 
-    One at a time, so that what feeds another part stops first (the producers before the simulator they call).
-    Another Ctrl+C meanwhile does not cut the stop short (the children run in sessions of their own and would be
-    left running): it is answered with a note.
+    Enter it before saying that the processes are being stopped: a user who sees that line and presses Ctrl+C again
+    must not cut the stop short (the children run in sessions of their own and would be left running).
     """
 
     def again(signum: int, frame: object) -> None:
         log.warning("already stopping; waiting for the processes to exit (at most %.0fs each)", grace_s)
 
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, again) if main else None
-    codes = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, again)
     try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stop(children: Sequence[Child], grace_s: float = STOP_GRACE_S) -> dict[str, int]:
+    """Stop the children one by one in reverse start order (SIGTERM, then SIGKILL after ``grace_s``); exit codes.
+
+    One at a time, so that what feeds another part stops first (the producers before the simulator they call).
+    Another Ctrl+C meanwhile does not cut the stop short: it is answered with a note.
+    """
+    codes = {}
+    with patient_interrupts(grace_s):
         for child in reversed(children):
             if child.running:
                 child.process.send_signal(signal.SIGTERM)
@@ -80,9 +97,6 @@ def stop(children: Sequence[Child], grace_s: float = 30.0) -> dict[str, int]:
                 codes[child.name] = child.process.wait()
             if child._log is not None:
                 child._log.close()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     return codes
 
 
