@@ -187,7 +187,14 @@ class DataGoKrClient:
             raise MalformedResponse(str(exc), source=self.source, endpoint=endpoint, http_status=200) from None
         if not info.ok:
             cls = class_for_code(info.code)
-            raise cls("API error result", source=self.source, endpoint=endpoint, code=info.code, http_status=200)
+            raise cls(
+                "API error result",
+                source=self.source,
+                endpoint=endpoint,
+                code=info.code,
+                http_status=200,
+                api_message=info.message,
+            )
         return response, info
 
     async def fetch_page(self, endpoint: str, params: Mapping[str, object], page_no: int = 1) -> RawResponse:

@@ -12,8 +12,9 @@
         ├── AccessDenied              fatal, alert: codes 20 21 29 30 31 32 33, HTTP 401/403 (key or approval)
         └── InvalidRequest            fatal: codes 10 11 12 301 334 336 340 601, other HTTP 4xx (our bug)
 
-Every instance carries ``source``, ``endpoint``, ``code`` (the API's result code, if any), ``http_status`` and
-``attempts``. Messages name the endpoint, never the URL with its service key.
+Every instance carries ``source``, ``endpoint``, ``code`` (the API's result code, if any), ``api_message`` (the
+API's ``resultMsg`` / ``returnAuthMsg``, if any), ``http_status`` and ``attempts``. Messages name the endpoint, never
+the URL with its service key.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ class UpstreamError(PipelineError):
         code: str | None = None,
         http_status: int | None = None,
         attempts: int = 1,
+        api_message: str = "",
     ) -> None:
         super().__init__(message)
         self.source = source
         self.endpoint = endpoint
         self.code = code
+        self.api_message = api_message
         self.http_status = http_status
         self.attempts = attempts
 

@@ -97,8 +97,13 @@ async def _prepare(conn: asyncpg.Connection, settings: DatabaseSettings) -> str:
             checksum   text NOT NULL,
             applied_at timestamptz NOT NULL DEFAULT now()
         )""")
-    license_name = await conn.fetchval("SELECT current_setting('timescaledb.license', true)")
-    return str(license_name or "apache")
+    return await timescale_license(conn) or "apache"
+
+
+async def timescale_license(conn: asyncpg.Connection) -> str | None:
+    """The server's ``timescaledb.license`` (``apache`` or ``timescale``); None when TimescaleDB is not loaded."""
+    value = await conn.fetchval("SELECT current_setting('timescaledb.license', true)")
+    return str(value) if value else None
 
 
 async def migrate(settings: DatabaseSettings, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
