@@ -221,6 +221,9 @@ class OpsSettings(_Group):
         gt=0,
         description="the sink is not ready when collected data has not landed in the tables this long",
     )
+    prometheus_url: str = Field(
+        default="", description="the Prometheus watching the pipeline (racelab doctor asks its /-/ready); empty = none"
+    )
 
     def port(self, role: str) -> int:
         return int(getattr(self, f"{role}_port"))
@@ -236,6 +239,12 @@ class SimulatorSettings(_Group):
     speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
     clock_start: datetime | None = Field(default=None, description="simulated start time (ISO with offset)")
     service_key: SecretStr | None = Field(default=None, description="require this key (code 30 otherwise)")
+    unapproved: tuple[str, ...] = Field(
+        default=(), description="endpoint globs (SERVICE/OPERATION) the key is not approved for: KRA code 30, KSPO 403"
+    )
+    quota_exhausted: tuple[str, ...] = Field(
+        default=(), description="endpoint globs whose daily quota the key has used up (code 22)"
+    )
 
 
 class StackSettings(_Group):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+from producers.simulator.approvals import KeyApprovals
 from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.server import Simulator, parse_start, serve
@@ -37,6 +38,7 @@ def simulator_from(settings: SimulatorSettings, args: argparse.Namespace | None 
         SimClock(start=start, speed=float(pick("speed", settings.speed))),  # type: ignore[arg-type]
         FaultInjector(rules, seed=seed),
         service_key=key,
+        approvals=KeyApprovals(settings.unapproved, settings.quota_exhausted),
     )
     return sim, str(pick("host", settings.host)), int(pick("port", settings.port))  # type: ignore[call-overload]
 

@@ -7,7 +7,8 @@ Paths: ``/B551015/<API>/<operation>`` (KRA), ``/B551014/<SERVICE>/<OPERATION>`` 
 What is visible depends on the simulator clock: entry sheets always; results from post time + 4 min (API299
 ``finalBit`` 1 from + 10 min); final dividends from + 10 min; live odds from T-60 min, frozen at post time.
 Simplification: KRA calls need ``rc_date`` (the real APIs fall back to "last month" without it); the exception is
-API9_1, which returns the 30 days up to ``rc_date`` as the real one does.
+API9_1, which returns the 30 days up to ``rc_date`` as the real one does. With a service key configured, a call
+without it gets code 30; per endpoint, the key may be not approved or out of quota (:mod:`.approvals`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiohttp import web
 from producers.simulator import envelope as env
 from producers.simulator import render_kra as kra
 from producers.simulator import render_kspo as kspo
+from producers.simulator.approvals import KeyApprovals
 from producers.simulator.clock import SimClock
 from producers.simulator.faults import FaultInjector, FaultRule
 from producers.simulator.world import TRACKS, Race, World
@@ -66,8 +68,16 @@ def _paging(prefix: str, q: dict[str, str]) -> tuple[int, int]:
 class Simulator:
     """The simulator's state: world, clock, faults, counters."""
 
-    def __init__(self, world: World, clock: SimClock, faults: FaultInjector, service_key: str | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        clock: SimClock,
+        faults: FaultInjector,
+        service_key: str | None = None,
+        approvals: KeyApprovals | None = None,
+    ) -> None:
         self.world, self.clock, self.faults, self.service_key = world, clock, faults, service_key
+        self.approvals = approvals or KeyApprovals()
         self.requests: dict[str, int] = {}
         self.fault_counts: dict[str, dict[str, int]] = {}
         self._dividends: dict[str, list[env.Row]] = {}
@@ -220,6 +230,9 @@ class Simulator:
         key = q.pop("serviceKey", q.pop("ServiceKey", ""))
         if self.service_key is not None and key != self.service_key:
             return web.Response(body=env.gateway_error("30"), content_type="text/xml")
+        refusal = self.approvals.refusal(prefix, path)
+        if refusal is not None:
+            return web.Response(status=refusal.status, body=refusal.body, content_type=refusal.content_type)
         body, content_type = self._answer(prefix, path, q)
         if fault is not None:  # truncated: the real body, cut short
             self._count_fault(path, fault.fault)
