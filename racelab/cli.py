@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, get_args
 from pydantic import ValidationError
 
 from racelab.audit_cli import add_audit_parser
+from racelab.doctor import add_doctor_parser
 from racelab.query_cli import add_query_parser
 from racelab.raw_cli import add_raw_parser
 from racelab.reprocess_cli import add_reprocess_parser
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_parser(sub)
     add_raw_parser(sub)
     add_reprocess_parser(sub)
+    add_doctor_parser(sub)
     return parser
 
 
