@@ -3,11 +3,17 @@
 The archive address is read from the machine's own apt sources and never written here. apt does its usual checks:
 the suite's Release file must be signed by a key of the Debian archive keyring, and every file fetched must match the
 hashes of that signed index. Nothing of the machine's apt state changes, so root is not needed to fetch.
+
+:func:`unpack_debian_package` puts the files of one binary package (the tools of the stack: Prometheus,
+Alertmanager) in a folder of the stack with it: no maintainer scripts, nothing installed system-wide.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,6 +21,7 @@ from typing import Literal
 from deploy.stack.errors import StackError
 from deploy.stack.process import run
 
+log = logging.getLogger(__name__)
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 APT_SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
 OS_RELEASE = Path("/etc/os-release")
@@ -83,3 +90,43 @@ class PrivateApt:
         result = run(["apt-get", *self.options(), *args], cwd=cwd, log=self.log_file)
         if result.returncode != 0:
             raise StackError(f"apt-get {args[0]} failed", component=self.component, log_file=str(self.log_file))
+
+
+def unpack_debian_package(
+    package: str,
+    root: Path,
+    *,
+    cache: Path,
+    component: str,
+    log_file: Path,
+    prepare: Callable[[Path], None] | None = None,
+) -> None:
+    """Fetch ``package`` of the machine's Debian suite and unpack its files into ``root``.
+
+    ``apt-get download`` through a :class:`PrivateApt` under ``cache`` (deleted afterwards), then ``dpkg-deb -x`` into
+    a folder beside ``root``; ``prepare`` may adjust that folder before it is renamed to ``root`` all at once, so a
+    half-unpacked tree is never taken for an install. When another ``stack up`` got there first, its tree stays.
+    """
+    suite = debian_codename(component=component)
+    apt = PrivateApt(cache / "apt", component, log_file)
+    apt.configure("deb", suite)
+    log.info("fetching Debian's %s package (%s)", package, suite)
+    downloads = cache / "download"
+    apt.run("update", cwd=downloads)
+    apt.run("download", package, cwd=downloads)
+    debs = sorted(downloads.glob(f"{package}_*.deb"))
+    if not debs:
+        raise StackError("apt-get download left no .deb", component=component, log_file=str(log_file))
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    if run(["dpkg-deb", "-x", str(debs[-1]), str(partial)], log=log_file).returncode != 0:
+        raise StackError(f"dpkg-deb -x {debs[-1].name} failed", component=component, log_file=str(log_file))
+    if prepare is not None:
+        prepare(partial)
+    try:
+        partial.rename(root)
+    except OSError:
+        if not root.is_dir():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)  # another `stack up` finished first
+    shutil.rmtree(cache, ignore_errors=True)
