@@ -11,7 +11,9 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from deploy.stack.alertmanager import AlertmanagerInstall
 from deploy.stack.broker import TansuBroker
 from deploy.stack.errors import StackError
 from deploy.stack.postgres import PostgresCluster
@@ -39,13 +41,22 @@ class ComponentStatus:
     running: bool
     endpoint: str
     detail: str = ""
-    tool: bool = False  # a binary the stack provides (Prometheus), not a process it runs
+    tool: bool = False  # a binary the stack provides (Prometheus, Alertmanager), not a process it runs
 
     @property
     def state(self) -> str:
         if self.tool:
             return "found" if self.running else "MISSING"
         return "up" if self.running else "DOWN"
+
+
+class Tool(Protocol):
+    """The binaries of a tool the stack provides, as ``stack status`` shows them."""
+
+    @property
+    def folder(self) -> Path: ...
+
+    def version(self) -> str: ...
 
 
 class LocalStack:
@@ -68,6 +79,7 @@ class LocalStack:
         )
         self.timescale = TimescaleBuild(self.home, settings.postgres_bin_dir)
         self.prometheus = PrometheusInstall(self.home)
+        self.alertmanager = AlertmanagerInstall(self.home)
 
     @property
     def state_file(self) -> Path:
@@ -110,10 +122,11 @@ class LocalStack:
         changed = False
         self.home.mkdir(parents=True, exist_ok=True)
         self.timescale.ensure()
-        try:
-            self.prometheus.ensure()
-        except StackError as exc:  # a tool for tests and the demo: the broker and the database still start
-            log.warning("%s; 'racelab stack status' shows it missing", exc)
+        for tool in (self.prometheus, self.alertmanager):
+            try:
+                tool.ensure()
+            except StackError as exc:  # a tool for tests and the demo: the broker and the database still start
+                log.warning("%s; 'racelab stack status' shows it missing", exc)
         if not self.postgres.running():
             self.postgres.init()
             self.postgres.start(timeout=self.settings.start_timeout_s)
@@ -127,7 +140,7 @@ class LocalStack:
         return changed
 
     def status(self) -> list[ComponentStatus]:
-        """Current status of each component; Prometheus is a tool the stack provides, "up" when it is there."""
+        """Current status of each component; Prometheus and Alertmanager are tools, "found" when they are there."""
         return [
             ComponentStatus(
                 "broker",
@@ -141,18 +154,9 @@ class LocalStack:
                 f"127.0.0.1:{self.postgres.port}",
                 "timescaledb available" if self.timescale.installed() else "timescaledb missing",
             ),
-            self._prometheus_status(),
+            tool_status("prometheus", self.prometheus.located()),
+            tool_status("alertmanager", self.alertmanager.located()),
         ]
-
-    def _prometheus_status(self) -> ComponentStatus:
-        found = self.prometheus.located()
-        if found is None:
-            return ComponentStatus("prometheus", False, "-", "missing (racelab stack up fetches it)", tool=True)
-        try:
-            detail = f"{found.version()} (a tool, not started)"
-        except StackError as exc:
-            return ComponentStatus("prometheus", False, str(found.prometheus.parent), str(exc), tool=True)
-        return ComponentStatus("prometheus", True, str(found.prometheus.parent), detail, tool=True)
 
     def down(self, purge: bool = False) -> None:
         """Stop both components; ``purge`` also deletes the database files and the endpoints file."""
@@ -164,3 +168,14 @@ class LocalStack:
             self.state_file.unlink(missing_ok=True)
         else:
             self._save()
+
+
+def tool_status(name: str, found: Tool | None) -> ComponentStatus:
+    """``stack status`` of a tool: found with its version, or missing."""
+    if found is None:
+        return ComponentStatus(name, False, "-", "missing (racelab stack up fetches it)", tool=True)
+    try:
+        detail = f"{found.version()} (a tool, not started)"
+    except StackError as exc:
+        return ComponentStatus(name, False, str(found.folder), str(exc), tool=True)
+    return ComponentStatus(name, True, str(found.folder), detail, tool=True)
