@@ -11,11 +11,21 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
+from schemas import race_days
 from schemas.records import RACE_ID_PATTERN, RaceType, Source
 from schemas.tracks import CODES_BY_RACE_TYPE, SOURCE_OF_RACE_TYPE
 
 FORMAT = "{race_type}-{track_code}-{race_no}-{YYYYMMDD}, e.g. horse-seoul-3-20241210"
 _RACE_ID = re.compile(RACE_ID_PATTERN)
+
+
+def _known_race_id_pattern() -> str:
+    tracks = "|".join(f"{race_type}-(?:{'|'.join(codes)})" for race_type, codes in CODES_BY_RACE_TYPE.items() if codes)
+    return f"^(?:{tracks})-[1-9][0-9]?-{race_days.day_pattern()}$"
+
+
+KNOWN_RACE_ID_PATTERN = _known_race_id_pattern()
+"""Exactly the race ids :func:`parse_known` accepts: a known track of the race type, race 1-99, a race day."""
 _KEY_DAY = re.compile(r"(\d{8})$")
 
 
@@ -59,13 +69,18 @@ def parse(text: str) -> RaceKey:
 
 
 def parse_known(text: str) -> RaceKey:
-    """Like :func:`parse`, and the track is a known track of the race type and the race number is 1 or more."""
+    """Like :func:`parse`, and the track is a known track of the race type, the race number 1-99 as written in race
+    ids (no leading zero) and the day a race day (:mod:`schemas.race_days`).
+
+    :data:`KNOWN_RACE_ID_PATTERN` matches exactly these.
+    """
     key = parse(text)
     codes = CODES_BY_RACE_TYPE[key.race_type]
     if key.track not in codes:
         raise ValueError(f"unknown {key.race_type} track code (one of {', '.join(codes)})")
-    if key.race_no < 1:
-        raise ValueError("race number must be 1 or more")
+    if key.race_no < 1 or text.rsplit("-", 2)[1] != str(key.race_no):
+        raise ValueError("race number must be 1 to 99, without leading zeros")
+    race_days.check(key.day)
     return key
 
 

@@ -111,7 +111,7 @@ def test_known_race_ids_name_a_track_of_their_type():
     assert race_ids.parse("horse-misari-3-20241210").track == "misari"  # well formed
     with pytest.raises(ValueError, match="unknown horse track code"):
         race_ids.parse_known("horse-misari-3-20241210")
-    with pytest.raises(ValueError, match="race number must be 1 or more"):
+    with pytest.raises(ValueError, match="race number must be 1 to 99"):
         race_ids.parse_known("horse-seoul-0-20241210")
     assert race_ids.parse_known("boat-misari-15-20241212").race_no == 15
 
