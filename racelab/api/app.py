@@ -29,7 +29,14 @@ from runtime.settings import Settings
 from schemas.errors import PipelineError
 
 log = logging.getLogger(__name__)
-CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 503: "UNAVAILABLE"}
+CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    503: "UNAVAILABLE",
+}
 DESCRIPTION = """Control API of RaceLab ingest: collect now, see how collection stands, list and retry failures.
 
 Every route but `/metrics`, `/healthz`, `/readyz` and the documentation needs the header `X-Ingestion-Key`;

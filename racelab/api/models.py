@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from schemas import race_ids
-from schemas.race_ids import RaceKey
-from schemas.records import RACE_ID_PATTERN, RaceType
+from schemas import race_days, race_ids
+from schemas.race_ids import KNOWN_RACE_ID_PATTERN, RaceKey
+from schemas.records import RaceType
 from schemas.topics import Kind
 
 MAX_RACE_IDS = 200
@@ -35,7 +35,8 @@ def _checked_race_id(text: str) -> str:
     return text
 
 
-RaceId = Annotated[str, AfterValidator(_checked_race_id), Field(json_schema_extra={"pattern": RACE_ID_PATTERN})]
+# The document states exactly what is accepted: known tracks of each race type, races 1-99, calendar days.
+RaceId = Annotated[str, AfterValidator(_checked_race_id), Field(json_schema_extra={"pattern": KNOWN_RACE_ID_PATTERN})]
 
 
 class _Body(BaseModel):
@@ -54,6 +55,7 @@ class ScheduleTrigger(_Request):
         default=None,
         description="race day YYYY-MM-DD; default: today in Asia/Seoul (on the producers' clock)",
         examples=["2024-12-10"],
+        json_schema_extra={"pattern": race_days.ISO_PATTERN},
     )
     race_types: list[RaceType] | None = Field(
         default=None,
@@ -65,9 +67,14 @@ class ScheduleTrigger(_Request):
     @field_validator("date", mode="before")
     @classmethod
     def _iso_day(cls, value: object) -> object:
-        if value is not None and not (isinstance(value, str) and _ISO_DAY.match(value)):
+        if value is not None and not (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
             raise ValueError("date must be a string YYYY-MM-DD")
         return value
+
+    @field_validator("date")
+    @classmethod
+    def _race_day(cls, value: dt.date | None) -> dt.date | None:
+        return None if value is None else race_days.check(value)
 
 
 class RaceTrigger(_Request):
@@ -118,8 +125,10 @@ class Envelope(_Body):
 
 
 class ErrorResponse(Envelope):
-    """An answer without data (``success`` is false)."""
+    """An error answer: ``success`` false, the ``error``, no data."""
 
+    success: Literal[False]
+    error: ErrorInfo
     data: None = None
 
 
@@ -277,3 +286,24 @@ class StatusResponse(Envelope):
     """Answer of the status."""
 
     data: StatusData
+
+
+# ---- operations (no envelope: what probes and scrapers read) --------------------------------------------------
+class Liveness(BaseModel):
+    """``/healthz``: the event loop answers."""
+
+    status: Literal["alive"]
+
+
+class CheckResult(BaseModel):
+    """One readiness check."""
+
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """``/readyz``: every check with its verdict (``ready`` only when all are ok)."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, CheckResult]

@@ -21,13 +21,16 @@ from racelab.api.models import (
     ErrorInfo,
     ErrorResponse,
     FailuresResponse,
+    Liveness,
     RaceTrigger,
+    Readiness,
     RetryResponse,
     ScheduleTrigger,
     StatusResponse,
 )
 from racelab.api.service import ControlService
 from runtime.ops import Check, run_checks
+from schemas import race_days
 from schemas.topics import Kind
 
 ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -35,7 +38,11 @@ MAX_FAILURES = 500
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong X-Ingestion-Key; nothing was done"},
     422: {"model": ErrorResponse, "description": "invalid request (locations and reasons in error.details)"},
+    500: {"model": ErrorResponse, "description": "internal or pipeline error (details in the control API's log)"},
     503: {"model": ErrorResponse, "description": "the database or the broker is unavailable"},
+}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not JSON text (UTF-8); nothing was done"},
 }
 
 
@@ -61,18 +68,25 @@ def _answer(data: CollectionData) -> CollectionResponse:
 
 
 def race_day(
-    date: Annotated[str | None, Query(description="race day YYYY-MM-DD; default: today (Asia/Seoul)")] = None,
+    date: Annotated[
+        str | None,
+        Query(
+            description="race day YYYY-MM-DD; default: today (Asia/Seoul)",
+            json_schema_extra={"format": "date", "pattern": race_days.ISO_PATTERN},
+        ),
+    ] = None,
 ) -> dt.date | None:
-    """The ``date`` query parameter, strictly ``YYYY-MM-DD``."""
+    """The ``date`` query parameter, strictly ``YYYY-MM-DD`` and a race day (:mod:`schemas.race_days`)."""
     if date is None:
         return None
     day = None
-    if ISO_DAY.match(date):
+    if ISO_DAY.fullmatch(date):
         with contextlib.suppress(ValueError):
-            day = dt.date.fromisoformat(date)
+            day = race_days.check(dt.date.fromisoformat(date))
     if day is None:
+        message = f"date must be YYYY-MM-DD ({race_days.OUT_OF_RANGE})"
         raise RequestValidationError(
-            [{"type": "date_parsing", "loc": ("query", "date"), "msg": "date must be YYYY-MM-DD", "input": None}]
+            [{"type": "date_parsing", "loc": ("query", "date"), "msg": message, "input": None}]
         )
     return day
 
@@ -98,6 +112,7 @@ def _add_triggers(router: APIRouter) -> None:
         "producers' collector (pages go to the raw schedules topic; failures are recorded and alerted like "
         "scheduled polls). The body is optional. " + COUNTS_DOC,
         operation_id="triggerSchedules",
+        responses=BODY_ERRORS,
     )
     async def trigger_schedules(
         svc: Service, body: Annotated[ScheduleTrigger | None, Body()] = None
@@ -121,6 +136,7 @@ def _add_triggers(router: APIRouter) -> None:
             description=text + " Calls are made now through the producers' collector; pages go to the raw "
             f"{kind} topic, failures are recorded and alerted like scheduled polls. " + COUNTS_DOC,
             operation_id=f"trigger{kind.capitalize()}",
+            responses=BODY_ERRORS,
         )
 
 
@@ -147,6 +163,18 @@ def _add_failures(router: APIRouter) -> None:
         summary="List ingestion failures",
         description="Rows of ingestion_failures (calls that still failed after all tries), newest failure first.",
         operation_id="listFailures",
+        responses={
+            200: {
+                "description": "the failures",
+                "links": {
+                    "retryFirst": {
+                        "operationId": "retryFailure",
+                        "parameters": {"failure_id": "$response.body#/data/0/id"},
+                        "description": "retry the newest failure of the list",
+                    }
+                },
+            }
+        },
     )
     async def failures(
         svc: Service,
@@ -192,13 +220,14 @@ def ops_router() -> APIRouter:
         return PlainTextResponse(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/healthz", summary="Liveness: the event loop answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    async def healthz() -> Liveness:
+        return Liveness(status="alive")
 
     @router.get(
         "/readyz",
         summary="Readiness: the broker and the database answer (503 otherwise)",
-        responses={503: {"description": "not ready; the failing checks are in the body"}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "not ready; the failing checks are in the body"}},
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: Sequence[Check] = request.app.state.checks
