@@ -43,7 +43,7 @@ def _stack_up(settings: Settings, args: argparse.Namespace) -> int:
     stack = LocalStack(settings.stack, settings.home)
     changed = stack.up()
     for component in stack.status():
-        print(f"{component.name:<11} {component.state:<7} {component.endpoint}")
+        print(f"{component.name:<12} {component.state:<7} {component.endpoint}")
     print(f"endpoints written to {stack.env_file}" if changed else "stack already up; nothing to do")
     return 0
 
@@ -53,7 +53,7 @@ def _stack_status(settings: Settings, args: argparse.Namespace) -> int:
 
     statuses = LocalStack(settings.stack, settings.home).status()
     for component in statuses:
-        print(f"{component.name:<11} {component.state:<7} {component.endpoint:<22} {component.detail}")
+        print(f"{component.name:<12} {component.state:<7} {component.endpoint:<22} {component.detail}")
     return 0 if all(c.running for c in statuses) else 1
 
 
