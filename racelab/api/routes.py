@@ -42,7 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "the database or the broker is unavailable"},
 }
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "the body is not JSON text (UTF-8); nothing was done"},
+    400: {"model": ErrorResponse, "description": "the body cannot be read as JSON text (not UTF-8); nothing was done"},
 }
 
 
