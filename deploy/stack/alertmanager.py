@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from deploy.stack.apt import unpack_debian_package
-from deploy.stack.errors import StackError
+from deploy.stack.debian_tool import DebianTool, version_of
 from deploy.stack.loopback import LoopbackServer
-from deploy.stack.process import run
 
 log = logging.getLogger(__name__)
 COMPONENT = "alertmanager"
@@ -72,11 +69,7 @@ class AlertmanagerBinaries:
 
     def version(self) -> str:
         """The server's version, e.g. ``0.25.0``."""
-        result = run([str(self.alertmanager), "--version"])
-        found = re.search(r"version (\S+)", result.stdout + result.stderr)
-        if result.returncode != 0 or found is None:
-            raise StackError(f"{self.alertmanager} --version did not answer", component=COMPONENT)
-        return found.group(1)
+        return version_of(self.alertmanager, COMPONENT)
 
 
 def _system_binaries() -> AlertmanagerBinaries | None:
@@ -104,58 +97,26 @@ def relocate_templates(server: Path) -> None:
 
 
 @dataclass(frozen=True)
-class AlertmanagerInstall:
+class AlertmanagerInstall(DebianTool[AlertmanagerBinaries]):
     """Finds the binaries, or extracts Debian's ``prometheus-alertmanager`` package under ``<home>/alertmanager``."""
 
-    home: Path
+    component = COMPONENT
+    package = PACKAGE
+    binaries_named = f"{SERVER_NAMES[0]} and amtool"
 
-    @property
-    def root(self) -> Path:
-        return self.home / "alertmanager"
+    def on_machine(self) -> AlertmanagerBinaries | None:
+        return _system_binaries()
 
-    @property
-    def cache(self) -> Path:
-        return self.home / "cache" / "alertmanager"
+    def extracted(self) -> AlertmanagerBinaries | None:
+        return AlertmanagerBinaries.in_folder(self.root / "usr" / "bin", workdir=self.root)
 
-    @property
-    def log_file(self) -> Path:
-        return self.home / "logs" / "alertmanager-install.log"
-
-    def located(self) -> AlertmanagerBinaries | None:
-        """The machine's binaries if it has them, else the extracted package's, else ``None``."""
-        return _system_binaries() or AlertmanagerBinaries.in_folder(self.root / "usr" / "bin", workdir=self.root)
-
-    def ensure(self) -> AlertmanagerBinaries:
-        """The binaries, fetching and extracting the package first when the machine has none."""
-        found = self.located()
-        if found is not None:
-            return found
-        unpack_debian_package(
-            PACKAGE,
-            self.root,
-            cache=self.cache,
-            component=COMPONENT,
-            log_file=self.log_file,
-            prepare=lambda tree: relocate_templates(tree / "usr" / "bin" / SERVER_NAMES[0]),
-        )
-        found = self.located()
-        if found is None:
-            raise StackError(
-                f"the package was extracted but {self.root}/usr/bin has no {SERVER_NAMES[0]} and amtool",
-                component=COMPONENT,
-                log_file=str(self.log_file),
-            )
-        log.info("alertmanager %s ready in %s", found.version(), found.folder)
-        return found
+    def prepare(self, tree: Path) -> None:
+        relocate_templates(tree / "usr" / "bin" / SERVER_NAMES[0])
 
 
 def alertmanager_binaries(home: Path, *, install: bool = False) -> AlertmanagerBinaries:
     """The binaries for tests; ``install`` fetches the package when missing, else that is an error."""
-    tool = AlertmanagerInstall(home)
-    found = tool.ensure() if install else tool.located()
-    if found is None:
-        raise StackError("alertmanager and amtool not found: run 'racelab stack up' once", component=COMPONENT)
-    return found
+    return AlertmanagerInstall(home).binaries(install=install)
 
 
 class AlertmanagerServer(LoopbackServer):

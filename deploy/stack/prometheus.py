@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.stack.apt import unpack_debian_package
-from deploy.stack.errors import StackError
+from deploy.stack.debian_tool import DebianTool, version_of
 from deploy.stack.loopback import LoopbackServer
-from deploy.stack.process import run
 
 log = logging.getLogger(__name__)
 COMPONENT = "prometheus"
@@ -57,11 +54,7 @@ class PrometheusBinaries:
 
     def version(self) -> str:
         """The server's version, e.g. ``2.42.0+ds``."""
-        result = run([str(self.prometheus), "--version"])
-        found = re.search(r"version (\S+)", result.stdout + result.stderr)
-        if result.returncode != 0 or found is None:
-            raise StackError(f"{self.prometheus} --version did not answer", component=COMPONENT)
-        return found.group(1)
+        return version_of(self.prometheus, COMPONENT)
 
 
 def _system_binaries() -> PrometheusBinaries | None:
@@ -73,54 +66,23 @@ def _system_binaries() -> PrometheusBinaries | None:
 
 
 @dataclass(frozen=True)
-class PrometheusInstall:
+class PrometheusInstall(DebianTool[PrometheusBinaries]):
     """Finds the binaries, or extracts Debian's ``prometheus`` package under ``<home>/prometheus``."""
 
-    home: Path
+    component = COMPONENT
+    package = PACKAGE
+    binaries_named = "prometheus and promtool"
 
-    @property
-    def root(self) -> Path:
-        return self.home / "prometheus"
+    def on_machine(self) -> PrometheusBinaries | None:
+        return _system_binaries()
 
-    @property
-    def cache(self) -> Path:
-        return self.home / "cache" / "prometheus"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "logs" / "prometheus-install.log"
-
-    def located(self) -> PrometheusBinaries | None:
-        """The machine's binaries if it has them, else the extracted package's, else ``None``."""
-        return _system_binaries() or self._extracted()
-
-    def _extracted(self) -> PrometheusBinaries | None:
+    def extracted(self) -> PrometheusBinaries | None:
         return PrometheusBinaries.in_folder(self.root / "usr" / "bin", self.root / "usr" / "share")
-
-    def ensure(self) -> PrometheusBinaries:
-        """The binaries, fetching and extracting the package first when the machine has none."""
-        found = self.located()
-        if found is not None:
-            return found
-        unpack_debian_package(PACKAGE, self.root, cache=self.cache, component=COMPONENT, log_file=self.log_file)
-        found = self.located()
-        if found is None:
-            raise StackError(
-                f"the package was extracted but {self.root}/usr/bin has no prometheus and promtool",
-                component=COMPONENT,
-                log_file=str(self.log_file),
-            )
-        log.info("prometheus %s ready in %s", found.version(), found.folder)
-        return found
 
 
 def prometheus_binaries(home: Path, *, install: bool = False) -> PrometheusBinaries:
     """The binaries for tests and the demo; ``install`` fetches the package when missing, else that is an error."""
-    tool = PrometheusInstall(home)
-    found = tool.ensure() if install else tool.located()
-    if found is None:
-        raise StackError("prometheus and promtool not found: run 'racelab stack up' once", component=COMPONENT)
-    return found
+    return PrometheusInstall(home).binaries(install=install)
 
 
 class PrometheusServer(LoopbackServer):
