@@ -132,6 +132,10 @@ class ApiSettings(_Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     ingestion_key: SecretStr = SecretStr("")
+    page_enabled: bool = Field(
+        default=False,
+        description="serve the read-only status page at / (a shell without data; what it shows needs the key)",
+    )
 
 
 class AlertSettings(_Group):
