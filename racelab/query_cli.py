@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -26,6 +27,7 @@ from schemas.tracks import RACE_TYPES
 if TYPE_CHECKING:
     import asyncpg
 
+    from racelab.charts import ChartData, Format
     from runtime.settings import Settings
     from sinks.queries.stats import By
 
@@ -291,6 +293,36 @@ def _handle(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _plot(settings: Settings, args: argparse.Namespace, fmt: Format) -> tuple[ChartData, bytes]:
+    from racelab.charts import draw_odds, race_odds
+
+    post_time, rows = await with_connection(settings, lambda conn: race_odds(conn, args.race_id, args.pool))
+    return await asyncio.to_thread(draw_odds, args.race_id, post_time, rows, fmt, pool=args.pool, top=args.top)
+
+
+def _handle_odds(settings: Settings, args: argparse.Namespace) -> int:
+    """``query odds``: the rows as a table or JSON, or with ``--plot`` the chart written to a file."""
+    from racelab.charts import format_of
+    from sinks.queries import QueryError
+
+    if args.plot is None:
+        if args.top is not None:
+            raise QueryError("--top chooses what the chart draws: use it with --plot FILE")
+        return _handle(settings, args)
+    if args.bucket:
+        raise QueryError("--plot draws every snapshot: leave out --bucket")
+    fmt = format_of(args.plot)
+    data, image = asyncio.run(_plot(settings, args, fmt))
+    args.plot.write_bytes(image)
+    post = cell(data.post_time)[11:16] + " KST" if data.post_time else "unknown"
+    print(  # noqa: T201
+        f"{args.plot}: {data.race_id} {data.pool}, {len(data.series)} of {data.selections} selection(s), "
+        f"{data.snapshots} live snapshot(s), "
+        f"{sum(s.final is not None for s in data.series)} final dividend(s), post time {post}"
+    )
+    return 0
+
+
 # --- wiring --------------------------------------------------------------------------------------------------
 
 
@@ -320,10 +352,23 @@ def add_query_parser(subparsers: Any) -> None:
     form = command("form", "entry stats of a race: each runner's and jockey's record before it", _form, "EntryForm")
     form.add_argument("race_id")
     form.add_argument("--days", type=_count, default=365, help="how far back (default 365 days)")
-    odds = command("odds", "a race's odds history (raw, or bucketed with --bucket)", _odds)
+    odds = command("odds", "a race's odds history (raw, or bucketed with --bucket), or its chart (--plot)", _odds)
     odds.add_argument("race_id")
-    odds.add_argument("--pool", choices=POOLS, help="only this pool")
+    odds.add_argument("--pool", choices=POOLS, help="only this pool (the chart: default WIN, else the first pool)")
     odds.add_argument("--bucket", help="bucket width, e.g. 30s, 5m, 1h: open/close/high/low per bucket")
+    odds.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="draw the chart into FILE (.png or .svg): each selection's odds over time, post time and final "
+        "dividends marked",
+    )
+    odds.add_argument(
+        "--top",
+        type=_count,
+        help="chart only the N shortest-priced selections (default: all of WIN/PLC, 10 of the other pools)",
+    )
+    odds.set_defaults(handler=_handle_odds)
     summary = command(
         "summary", "open/close/high/low/change per selection of a race", _summary, "OddsSummary", ("race_id",)
     )

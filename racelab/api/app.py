@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from racelab import __version__
-from racelab.api.auth import IngestionKeyGuard
+from racelab.api.auth import PAGE_PATH, PUBLIC_PATHS, IngestionKeyGuard
 from racelab.api.models import ErrorDetail, ErrorInfo, ErrorResponse
+from racelab.api.page import page_router
 from racelab.api.routes import ingestion_router, ops_router
 from racelab.api.service import ControlService
 from runtime.metrics import ControlApiMetrics, control_api_metrics
@@ -42,7 +43,8 @@ DESCRIPTION = """Control API of RaceLab ingest: collect now, see how collection 
 Every route but `/metrics`, `/healthz`, `/readyz` and the documentation needs the header `X-Ingestion-Key`;
 without the right key the answer is 401 and nothing is done. Answers are envelopes
 `{success, data, error, timestamp}` (camelCase fields, as in the seed's contract); request bodies also accept
-snake_case names (`race_ids`, `race_types`)."""
+snake_case names (`race_ids`, `race_types`). With the setting `api.page_enabled`, `/` serves a read-only status
+page outside this document: a shell without data that asks for the key and reads these routes."""
 
 
 def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None) -> JSONResponse:
@@ -141,7 +143,7 @@ def create_app(
     app.state.service = service
     app.state.registry = registry
     app.state.checks = list(checks) if checks is not None else [broker_check(settings), database_check(settings)]
-    routers = [ingestion_router(), ops_router()]
+    routers = [ingestion_router(), ops_router(), *([page_router()] if settings.api.page_enabled else [])]
     for router in routers:
         app.include_router(router)
     routes = [r for r in app.router.routes if hasattr(r, "path")] + [r for x in routers for r in x.routes]
@@ -150,6 +152,7 @@ def create_app(
     app.add_exception_handler(PipelineError, _pipeline_error)
     app.add_exception_handler(Exception, _internal)
     metrics = control_api_metrics() if registry is REGISTRY else ControlApiMetrics(registry)
-    app.add_middleware(IngestionKeyGuard, expected=settings.api.ingestion_key, reject=_unauthorized)
+    public = PUBLIC_PATHS | {PAGE_PATH} if settings.api.page_enabled else PUBLIC_PATHS
+    app.add_middleware(IngestionKeyGuard, expected=settings.api.ingestion_key, reject=_unauthorized, public=public)
     app.add_middleware(RequestMetrics, metrics=metrics, routes=routes)
     return app

@@ -1,4 +1,5 @@
-"""The ``X-Ingestion-Key`` check of every route but the public ones (ops endpoints and the API's documentation).
+"""The ``X-Ingestion-Key`` check of every route but the public ones (ops endpoints, the API's documentation and,
+when it is served, the status page's shell).
 
 The check runs as the first thing a request meets (an ASGI middleware, before routing and before the body is read),
 so a request without the right key gets 401 and nothing else happens: no collection, no read. It protects by
@@ -24,6 +25,9 @@ KEY_HEADER = "X-Ingestion-Key"
 PUBLIC_PATHS = frozenset(
     {"/metrics", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
+# The status page's shell holds no data (every number it shows comes from a keyed route): public when it is served
+# (setting api.page_enabled); otherwise ``/`` is an unknown path like any other (401 without the key, 404 with it).
+PAGE_PATH = "/"
 MIN_KEY_LENGTH = 16
 
 # Declares the header in the OpenAPI document; the enforcement is :class:`IngestionKeyGuard`.
@@ -58,13 +62,16 @@ def require_configured_key(settings: ApiSettings) -> None:
 class IngestionKeyGuard:
     """ASGI middleware: answers 401 to any request for a non-public path without the right ``X-Ingestion-Key``."""
 
-    def __init__(self, app: ASGIApp, expected: SecretStr, reject: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, expected: SecretStr, reject: ASGIApp, public: frozenset[str] = PUBLIC_PATHS
+    ) -> None:
         self.app = app
         self.expected = expected
         self.reject = reject
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        if scope["type"] == "http" and scope["path"] not in self.public:
             given = _header(scope, KEY_HEADER.lower().encode())
             if not key_matches(given, self.expected):
                 await self.reject(scope, receive, send)

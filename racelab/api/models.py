@@ -251,6 +251,20 @@ class DlqStatus(_Body):
     on_date: int = Field(description="records whose first failure was on the race day (Asia/Seoul)")
 
 
+class LagStatus(_Body):
+    """How far one consumer group is behind on one topic (end offsets minus committed offsets, all partitions)."""
+
+    stage: Literal["processors", "sink", "archiver"] = Field(
+        description="processors and archiver read the raw topic of the kind, the sink its normalized topic"
+    )
+    group: str = Field(description="the consumer group")
+    kind: Kind
+    topic: str
+    end_offset: int = Field(description="sum of the partitions' end offsets")
+    committed_offset: int = Field(description="sum of the group's committed offsets (0 where it never committed)")
+    lag: int = Field(description="messages waiting for the group: endOffset - committedOffset, per partition")
+
+
 class StatusSummary(_Body):
     """Rows stored for the race day (the seed's summary)."""
 
@@ -279,6 +293,10 @@ class StatusData(_Body):
     last_collection: LastCollection
     sources: list[SourceKindStatus]
     dlq: list[DlqStatus] | None = Field(description="null when the broker could not be read (see warnings)")
+    lag: list[LagStatus] | None = Field(
+        description="consumer lag of each stage per kind, measured from the broker now; null when it could not be "
+        "read (see warnings)"
+    )
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -286,6 +304,26 @@ class StatusResponse(Envelope):
     """Answer of the status."""
 
     data: StatusData
+
+
+class RaceItem(_Body):
+    """One stored race of a day, with how many odds rows it has."""
+
+    race_id: str = Field(examples=["horse-seoul-3-20241210"])
+    race_type: RaceType
+    track_code: str
+    race_no: int
+    post_time: dt.datetime | None
+    status: str
+    race_name: str | None
+    odds_snapshots: int = Field(description="odds_snapshots rows of the race (every pool, live and final)")
+    pools: list[str] = Field(description="pools with odds rows, in the order WIN PLC QNL EXA QPL TLA TRI")
+
+
+class RacesResponse(Envelope):
+    """Answer of the race list (by post time, then track and race number)."""
+
+    data: list[RaceItem]
 
 
 # ---- operations (no envelope: what probes and scrapers read) --------------------------------------------------

@@ -10,18 +10,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from racelab import charts
 from racelab.api.auth import key_header
 from racelab.api.models import (
     COUNTS_DOC,
+    RACE_ID_FORMAT,
     CollectionData,
     CollectionResponse,
     ErrorInfo,
     ErrorResponse,
     FailuresResponse,
     Liveness,
+    RacesResponse,
     RaceTrigger,
     Readiness,
     RetryResponse,
@@ -31,10 +34,15 @@ from racelab.api.models import (
 from racelab.api.service import ControlService
 from runtime.ops import Check, run_checks
 from schemas import race_days
+from schemas.race_ids import KNOWN_RACE_ID_PATTERN
+from schemas.records import Pool
 from schemas.topics import Kind
+from sinks.queries import RaceNotFound
 
 ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 MAX_FAILURES = 500
+MAX_TOP = 100
+SVG = "image/svg+xml"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong X-Ingestion-Key; nothing was done"},
     422: {"model": ErrorResponse, "description": "invalid request (locations and reasons in error.details)"},
@@ -98,6 +106,7 @@ def ingestion_router() -> APIRouter:
     )
     _add_triggers(router)
     _add_status(router)
+    _add_races(router)
     _add_failures(router)
     return router
 
@@ -153,6 +162,49 @@ def _add_status(router: APIRouter) -> None:
     )
     async def status(svc: Service, day: Annotated[dt.date | None, Depends(race_day)]) -> StatusResponse:
         return StatusResponse(success=True, data=await svc.status(day))
+
+
+def _add_races(router: APIRouter) -> None:
+    """``GET /races`` and ``GET /races/{race_id}/odds.svg``."""
+
+    @router.get(
+        "/races",
+        summary="Stored races of a race day",
+        description="The races table's rows of the day (by post time, track and race number), with the odds rows "
+        "each race has and their pools.",
+        operation_id="listRaces",
+    )
+    async def races(svc: Service, day: Annotated[dt.date | None, Depends(race_day)]) -> RacesResponse:
+        return RacesResponse(success=True, data=await svc.day_races(day))
+
+    @router.get(
+        "/races/{race_id}/odds.svg",
+        summary="Odds chart of a race (SVG)",
+        description="Each selection's odds over time in one pool: one line per selection through its live "
+        "snapshots, the post time as a dashed line, the final dividends as diamonds in a column of their own. "
+        f"Pool: the one asked for, else WIN when the race has it, else the first pool with rows. WIN and PLC: every "
+        f"selection; other pools: the {charts.DEFAULT_TOP} shortest-priced unless top says otherwise. The same "
+        "drawing as `racelab query odds RACE_ID --plot FILE.svg`.",
+        operation_id="raceOddsChart",
+        response_class=Response,
+        responses={
+            200: {"content": {SVG: {"schema": {"type": "string"}}}, "description": "the chart (SVG, text as text)"},
+            404: {"model": ErrorResponse, "description": "no such race stored, or it has no odds rows (in the pool)"},
+        },
+    )
+    async def odds_chart(
+        svc: Service,
+        race_id: Annotated[str, Path(pattern=KNOWN_RACE_ID_PATTERN, description=f"race id ({RACE_ID_FORMAT})")],
+        pool: Annotated[Pool | None, Query(description="the pool to draw")] = None,
+        top: Annotated[
+            int | None, Query(ge=1, le=MAX_TOP, description="draw only the N shortest-priced selections")
+        ] = None,
+    ) -> Response:
+        try:
+            image = await svc.odds_chart(race_id, pool, top)
+        except (RaceNotFound, charts.NothingToDraw) as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Response(image, media_type=SVG, headers={"Cache-Control": "no-store"})
 
 
 def _add_failures(router: APIRouter) -> None:

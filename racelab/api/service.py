@@ -5,6 +5,7 @@ Routes call these methods and nothing else; each one answers with a :mod:`racela
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
@@ -13,8 +14,9 @@ from producers import learning, plans
 from producers.clock import Clock
 from producers.service import Producers, open_producers
 from producers.state import FailureRow, json_object
+from racelab import charts
 from racelab.api import triggers
-from racelab.api.models import CallOutcome, CollectionData, FailureItem, RetryData, StatusData
+from racelab.api.models import CallOutcome, CollectionData, FailureItem, RaceItem, RetryData, StatusData
 from racelab.api.status import ingestion_status
 from racelab.api.store import ControlStore
 from runtime.settings import Settings
@@ -74,6 +76,32 @@ class ControlService:
     async def status(self, day: date | None) -> StatusData:
         """Status of collection for ``day`` (default today)."""
         return await ingestion_status(self.settings, self.store, day or self.today())
+
+    async def day_races(self, day: date | None) -> list[RaceItem]:
+        """The stored races of ``day`` (default today) with their odds rows."""
+        found = await self.store.day_races(day or self.today())
+        return [
+            RaceItem.model_validate(
+                {
+                    "race_id": s.race.race_id,
+                    "race_type": s.race.race_type,
+                    "track_code": s.race.track_code,
+                    "race_no": s.race.race_no,
+                    "post_time": s.race.post_time,
+                    "status": s.race.status,
+                    "race_name": s.race.race_name,
+                    "odds_snapshots": sum(s.odds_per_pool.values()),
+                    "pools": [p for p in charts.POOLS if p in s.odds_per_pool],
+                }
+            )
+            for s in found
+        ]
+
+    async def odds_chart(self, race_id: str, pool: str | None, top: int | None) -> bytes:
+        """The race's odds chart as SVG (:mod:`racelab.charts`; drawn in a worker thread)."""
+        post_time, rows = await self.store.race_odds(race_id, pool)
+        _, image = await asyncio.to_thread(charts.draw_odds, race_id, post_time, rows, "svg", pool=pool, top=top)
+        return image
 
     async def failures(self, resolved: bool | None, limit: int) -> list[FailureItem]:
         """Failure rows, newest failure first."""

@@ -8,7 +8,11 @@
 - open failures: unresolved ``ingestion_failures`` rows (any day);
 - summary: rows stored for the day's races (``races``, ``entries``, ``odds_snapshots``, ``results``);
 - dead letters: every record of the ``<prefix>.raw.<kind>.dlq`` topics, read from the broker (counted, not
-  estimated from offsets), and those whose first failure was on the race day.
+  estimated from offsets), and those whose first failure was on the race day;
+- consumer lag per stage and kind: end offsets minus the committed offsets of the processors' and the archiver's
+  groups on the raw topics and of the sink's group on the normalized topics, measured now from outside the groups
+  (:mod:`runtime.lag`; it also sees a worker that is not running: its group's lag grows). The local broker's end
+  offsets have been seen off by one on a partition, so a lag of 1 there may be no lag.
 """
 
 from __future__ import annotations
@@ -16,21 +20,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import date
+from typing import TypeVar
 
 from aiokafka.errors import KafkaError
 
 from processors.replay import Filters, read_dead_letters
-from racelab.api.models import DlqStatus, LastCollection, SourceKindStatus, StatusData, StatusSummary
+from racelab.api.models import DlqStatus, LagStatus, LastCollection, SourceKindStatus, StatusData, StatusSummary
 from racelab.api.store import ControlStore
+from runtime.lag import lag_consumer, measure
 from runtime.settings import Settings
 from schemas.errors import PipelineError
 from schemas.timezones import kst_date
-from schemas.topics import KINDS, TopicCatalogue
+from schemas.topics import KINDS, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
 SOURCES = ("kra", "kspo")
 DLQ_READ_TIMEOUT_S = 15.0
+LAG_READ_TIMEOUT_S = 10.0
+T = TypeVar("T")
 
 
 async def dead_letter_counts(settings: Settings, day: date) -> list[DlqStatus]:
@@ -47,6 +56,57 @@ async def dead_letter_counts(settings: Settings, day: date) -> list[DlqStatus]:
     return [
         DlqStatus(topic=topics.dlq(k), kind=k, total=total[topics.dlq(k)], on_date=on_day[topics.dlq(k)]) for k in KINDS
     ]
+
+
+def stage_groups(settings: Settings) -> list[tuple[str, str, dict[Kind, str]]]:
+    """(stage, consumer group, topic per kind) of every consuming stage; groups are ``<prefix>-<role>`` as
+    :func:`runtime.worker.faust_app` names them."""
+    topics, prefix = settings.topics.catalogue(), settings.topics.prefix
+    raw = {k: topics.raw(k) for k in KINDS}
+    return [
+        ("processors", f"{prefix}-processors", raw),
+        ("sink", f"{prefix}-{settings.sink.consumer_group}", {k: topics.normalized(k) for k in KINDS}),
+        ("archiver", f"{prefix}-{settings.archiver.consumer_group}", raw),
+    ]
+
+
+async def _group_lag(settings: Settings, stage: str, group: str, topics: dict[Kind, str]) -> list[LagStatus]:
+    consumer = lag_consumer(settings.broker, group)
+    try:
+        await consumer.start()
+        figures = {f.topic: f for f in await measure(consumer, topics.values())}
+    finally:
+        await consumer.stop()
+    return [
+        LagStatus.model_validate(
+            {
+                "stage": stage,
+                "group": group,
+                "kind": kind,
+                "topic": topic,
+                "end_offset": figures[topic].end,
+                "committed_offset": figures[topic].committed,
+                "lag": figures[topic].lag,
+            }
+        )
+        for kind, topic in topics.items()
+    ]
+
+
+async def consumer_lag(settings: Settings) -> list[LagStatus]:
+    """Lag of every stage's group on each kind's topic (groups measured concurrently)."""
+    found = await asyncio.gather(*(_group_lag(settings, *stage) for stage in stage_groups(settings)))
+    return [row for rows in found for row in rows]
+
+
+async def _or_warning(what: str, read: Awaitable[T], timeout_s: float, warnings: list[str]) -> T | None:
+    """``read`` within ``timeout_s``; None with a warning when the broker cannot be read."""
+    try:
+        return await asyncio.wait_for(read, timeout_s)
+    except (PipelineError, KafkaError, OSError, TimeoutError) as exc:
+        log.warning("status: %s not read: %s", what, exc.__class__.__name__)
+        warnings.append(f"{what} could not be read from the broker ({exc.__class__.__name__})")
+        return None
 
 
 async def ingestion_status(settings: Settings, store: ControlStore, day: date) -> StatusData:
@@ -79,13 +139,10 @@ async def ingestion_status(settings: Settings, store: ControlStore, day: date) -
         k: max((s.last_success_at for s in sources if s.kind == k and s.last_success_at), default=None) for k in KINDS
     }
     warnings: list[str] = []
-    dlq: list[DlqStatus] | None
-    try:
-        dlq = await asyncio.wait_for(dead_letter_counts(settings, day), DLQ_READ_TIMEOUT_S)
-    except (PipelineError, KafkaError, OSError, TimeoutError) as exc:
-        log.warning("status: dead-letter topics not read: %s", exc.__class__.__name__)
-        warnings.append(f"dead-letter topics could not be read from the broker ({exc.__class__.__name__})")
-        dlq = None
+    dlq, lag = await asyncio.gather(
+        _or_warning("dead-letter topics", dead_letter_counts(settings, day), DLQ_READ_TIMEOUT_S, warnings),
+        _or_warning("consumer lag", consumer_lag(settings), LAG_READ_TIMEOUT_S, warnings),
+    )
     return StatusData(
         date=day,
         summary=StatusSummary(
@@ -99,5 +156,6 @@ async def ingestion_status(settings: Settings, store: ControlStore, day: date) -
         last_collection=LastCollection.model_validate(last),
         sources=sources,
         dlq=dlq,
+        lag=lag,
         warnings=warnings,
     )

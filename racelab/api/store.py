@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -15,7 +15,9 @@ from producers.state import RaceRef
 from runtime.db import translate_errors
 from runtime.settings import DatabaseSettings
 from sinks import landings
+from sinks import queries as q
 from sinks.landings import ARCHIVE_GRACE_S
+from sinks.queries.base import WINDOW_SLACK, day_start
 
 FAILURE_COLUMNS = (
     "id, source, kind, endpoint, params, message_key, error_class, error_code, error_message, http_status, "
@@ -35,6 +37,14 @@ class CollectionCounts:
     last_success_at: datetime | None
     freshness_s: float | None
     unarchived: int = 0
+
+
+@dataclass(frozen=True)
+class StoredRace:
+    """A stored race with its odds rows per pool."""
+
+    race: q.Race
+    odds_per_pool: dict[str, int]
 
 
 class ControlStore:
@@ -137,3 +147,27 @@ class ControlStore:
                 day,
             )
         return {k: int(v) for k, v in dict(row or {}).items()}
+
+    async def day_races(self, day: date) -> list[StoredRace]:
+        """The stored races of a day (by post time, track, number) with their odds rows per pool."""
+        start = day_start(day) - WINDOW_SLACK
+        async with translate_errors(self.settings):
+            races = await q.races_by_date(self.pool, day)
+            rows = await self.pool.fetch(
+                "SELECT race_id, pool, count(*) AS n FROM odds_snapshots WHERE race_id = ANY($1::text[]) "
+                "AND time >= $2 AND time < $3 GROUP BY race_id, pool",
+                [r.race_id for r in races],
+                start,
+                start + timedelta(days=1) + 2 * WINDOW_SLACK,
+            )
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["race_id"], {})[row["pool"]] = int(row["n"])
+        return [StoredRace(r, counts.get(r.race_id, {})) for r in races]
+
+    async def race_odds(self, race_id: str, pool: str | None) -> tuple[datetime | None, list[q.OddsSnapshot]]:
+        """A stored race's post time and odds rows (:class:`~sinks.queries.RaceNotFound` when not stored)."""
+        from racelab.charts import race_odds
+
+        async with translate_errors(self.settings):
+            return await race_odds(self.pool, race_id, pool)
