@@ -82,7 +82,8 @@ def scrape_config(ports: dict[str, int]) -> str:
     for job in shipped["scrape_configs"]:
         if job["job_name"] in ports:
             target = f"127.0.0.1:{ports[job['job_name']]}"
-            jobs.append({**job, "static_configs": [{"targets": [target]}]})
+            found = {key: value for key, value in job.items() if key != "dns_sd_configs"}  # compose's DNS names
+            jobs.append({**found, "static_configs": [{"targets": [target]}]})
     assert {j["job_name"] for j in jobs} == set(ports), "every process has a job in the shipped configuration"
     interval = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
     return yaml.safe_dump({"global": interval, "rule_files": [str(RULES_FILE)], "scrape_configs": jobs})

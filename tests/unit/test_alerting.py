@@ -167,10 +167,12 @@ def test_compose_gives_alertmanager_its_config_and_the_webhook_secret_file_git_i
 def test_prometheus_sends_its_alerts_where_the_compose_alertmanager_listens():
     service = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]["alertmanager"]
     listen = next(a for a in service["command"] if a.startswith("--web.listen-address="))
-    assert service["network_mode"] == "host"
+    assert listen == "--web.listen-address=0.0.0.0:9093"  # every interface of its container
+    assert "network_mode" not in service  # on the compose project's network, with Prometheus
+    assert service["ports"] == ["127.0.0.1:9093:9093"]  # and on the host's loopback only
     assert "--cluster.listen-address=" in service["command"]
     alerting = yaml.safe_load(CONFIG_FILE.read_text())["alerting"]["alertmanagers"]
-    assert alerting == [{"static_configs": [{"targets": [listen.split("=", 1)[1]]}]}]
+    assert alerting == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 
 def _fake_apt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, package: str) -> list[tuple[str, ...]]:

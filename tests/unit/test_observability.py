@@ -110,22 +110,24 @@ def test_dashboards_query_the_provisioned_datasource():
 
 
 def test_scrape_jobs_use_the_ops_and_api_ports_and_load_the_rules():
+    """Each role's job finds the replicas of the compose service of that name by DNS, on the role's default port
+    (tests/unit/test_compose.py checks that the compose services run those roles with those ports)."""
     config = yaml.safe_load(CONFIG_FILE.read_text())
     assert config["rule_files"] == ["rules.yml"]
-    ports = {
-        job["job_name"]: {int(t.rsplit(":", 1)[1]) for c in job["static_configs"] for t in c["targets"]}
-        for job in config["scrape_configs"]
-    }
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["localhost:9090"]}]
+    discovered = {name: job["dns_sd_configs"] for name, job in jobs.items() if name != "prometheus"}
+    assert all("static_configs" not in jobs[name] for name in discovered)
+    ports = {name: {(tuple(c["names"]), c["type"], c["port"]) for c in configs} for name, configs in discovered.items()}
     ops = OpsSettings()
-    hosts = {
-        t.rsplit(":", 1)[0] for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    assert ports == {
+        "producers": {(("producers",), "A", ops.producers_port)},
+        "processors": {(("processors",), "A", ops.processors_port)},
+        "sink": {(("sink",), "A", ops.sink_port)},
+        "archiver": {(("archiver",), "A", ops.archiver_port)},
+        "api": {(("api",), "A", ApiSettings().port)},
     }
-    assert hosts == {ops.host} == {ApiSettings().host}  # where the processes listen by default
-    assert ports["producers"] == {ops.producers_port}
-    assert ports["processors"] == {ops.processors_port}
-    assert ports["sink"] == {ops.sink_port}
-    assert ports["archiver"] == {ops.archiver_port}
-    assert ports["api"] == {ApiSettings().port}
+    assert (ops.producers_port, ops.processors_port, ops.sink_port, ops.archiver_port) == (9101, 9102, 9103, 9104)
 
 
 def test_compose_mounts_the_grafana_provisioning_and_the_dashboards():
@@ -137,14 +139,16 @@ def test_compose_mounts_the_grafana_provisioning_and_the_dashboards():
     assert all((DEPLOY / source).is_dir() for source in mounts)
 
 
-def test_compose_prometheus_and_grafana_reach_each_other_and_the_host_processes_on_loopback():
-    """The processes listen on 127.0.0.1: Prometheus shares the host's network to scrape them, and Grafana shares
-    it to query that Prometheus on the address Prometheus listens on."""
+def test_compose_grafana_queries_the_prometheus_service_where_it_listens():
+    """Grafana, Prometheus and the RaceLab containers share the compose project's network: Grafana asks the
+    Prometheus service by name on the port Prometheus listens on (every interface of its container)."""
     services = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
-    assert services["prometheus"]["network_mode"] == services["grafana"]["network_mode"] == "host"
+    assert "network_mode" not in services["prometheus"] and "network_mode" not in services["grafana"]
     listen = next(a for a in services["prometheus"]["command"] if a.startswith("--web.listen-address="))
+    assert listen == "--web.listen-address=0.0.0.0:9090"
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]  # and on the host's loopback only
     datasources = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
-    assert datasources["datasources"][0]["url"] == "http://" + listen.split("=", 1)[1]
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
 
 
 def test_labelled_counters_start_with_every_series_at_zero():
