@@ -173,6 +173,18 @@ def _add_races(router: APIRouter) -> None:
         description="The races table's rows of the day (by post time, track and race number), with the odds rows "
         "each race has and their pools.",
         operation_id="listRaces",
+        responses={
+            200: {
+                "description": "the races",
+                "links": {
+                    "chartFirst": {
+                        "operationId": "raceOddsChart",
+                        "parameters": {"race_id": "$response.body#/data/0/raceId"},
+                        "description": "the odds chart of the first race of the list",
+                    }
+                },
+            }
+        },
     )
     async def races(svc: Service, day: Annotated[dt.date | None, Depends(race_day)]) -> RacesResponse:
         return RacesResponse(success=True, data=await svc.day_races(day))

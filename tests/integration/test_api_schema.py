@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 
 from producers.simulator.faults import FaultRule
 from producers.simulator.world import World
+from runtime.db import connect
 from runtime.settings import Settings
 
 from .conftest import pipeline_env, simulator_env, start_component
@@ -37,6 +39,30 @@ def schemathesis_command() -> str:
     on_path = shutil.which("st")
     assert on_path, "schemathesis is a dev dependency: pip install -e '.[dev]'"
     return on_path
+
+
+async def store_race_with_odds(settings: Settings) -> None:
+    """Race 1 of the test's day, stored with a few WIN odds (two live snapshots and the final dividends)."""
+    race, post = "horse-seoul-1-20241214", AT.replace(hour=1, minute=35)
+    conn = await connect(settings.database)
+    try:
+        await conn.execute(
+            "INSERT INTO races (race_id, race_type, track_code, race_date, race_no, post_time, status, source) "
+            "VALUES ($1, 'horse', 'seoul', '2024-12-14', 1, $2, 'official', 'kra')",
+            race,
+            post,
+        )
+        await conn.executemany(
+            "INSERT INTO odds_snapshots (time, race_id, pool, selection, odds, is_final, source) "
+            "VALUES ($1, $2, 'WIN', $3, $4, $5, 'kra')",
+            [
+                (post - timedelta(minutes=minutes), race, str(entry), odds + entry, final)
+                for minutes, odds, final in ((10, 3.0, False), (5, 2.5, False), (-600, 2.0, True))
+                for entry in (1, 2, 3)
+            ],
+        )
+    finally:
+        await conn.close()
 
 
 async def test_the_running_api_keeps_its_openapi_contract(settings: Settings, db_schema: str, tmp_path: Path):
@@ -58,6 +84,7 @@ async def test_the_running_api_keeps_its_openapi_contract(settings: Settings, db
                 "/api/ingestion/trigger/results", json={"raceIds": ["horse-seoul-1-20241214"]}, headers=H
             )
         assert seeded.json()["data"]["errors"] == 1, seeded.text
+        await store_race_with_odds(settings)  # the race list -> odds chart link has a chart to answer
         st = await asyncio.create_subprocess_exec(
             schemathesis_command(),
             "run",
@@ -91,6 +118,7 @@ async def test_the_running_api_keeps_its_openapi_contract(settings: Settings, db
     report = out.decode()
     assert st.returncode == 0, report
     assert "No issues found" in report, report
-    assert "Tested: 10" in report  # every operation of the document, the ops routes included
-    assert "API Links:    1 covered" in report  # the stateful phase followed the failure list -> retry link
+    assert "Tested: 12" in report  # every operation of the document, the ops routes included
+    # the stateful phase followed the failure list -> retry and the race list -> odds chart links
+    assert "API Links:    2 covered" in report
     assert KEY not in report
