@@ -128,6 +128,7 @@ class Demo:
                 "RACELAB_PRODUCERS__CLOCK": "simulator",
                 "RACELAB_PRODUCERS__TICK_S": "0.2",
                 "RACELAB_API__INGESTION_KEY": self.key,
+                "RACELAB_API__PAGE_ENABLED": "true",  # the read-only status page at /
                 "RACELAB_DATABASE__SCHEMA_NAME": self.settings.database.schema_name,
                 "RACELAB_TOPICS__PREFIX": self.settings.topics.prefix,
                 "RACELAB_OPS__ENABLED": "true",
@@ -329,6 +330,7 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
     try:
         demo.start_all(day)
         say(f"control API on {demo.api_url} (X-Ingestion-Key: {demo.key_source()})")
+        say(f"status page with odds charts: {demo.api_url}/ (it asks for the same key)")
         demo.watch(day)
         say("the simulated day is over; letting the workers drain...")
         demo.drain()
