@@ -6,10 +6,10 @@ One drawing for ``racelab query odds RACE_ID --plot FILE`` and for the control A
 - one pool: the one asked for, else WIN when the race has it, else the first pool (in the order WIN PLC QNL EXA
   QPL TLA TRI) that has rows;
 - one line per selection through its live snapshots in time order, ending in its final dividend;
-- WIN and PLC: every selection. The multi-runner pools (QNL, EXA, QPL, TLA, TRI: up to 1,320 selections) would be
-  unreadable, so by default only the :data:`DEFAULT_TOP` shortest-priced are drawn (ranked by the final dividend,
-  else the last live odds) and the title says so ("10 shortest-priced of 66"); ``top`` chooses the number for any
-  pool;
+- WIN and PLC: every selection. The multi-runner pools (QNL, EXA, QPL, TLA, TRI: 2,730 selections of a
+  15-runner trifecta) would be unreadable, so by default only the :data:`DEFAULT_TOP` shortest-priced are drawn
+  (ranked by the final dividend, else the last live odds) and the title says so ("10 shortest-priced of 66");
+  ``top`` chooses the number for any pool;
 - x: time in Korean time (KST); y: odds, on a log scale when the largest drawn value is more than
   :data:`LOG_SCALE_RATIO` times the smallest (a favourite at 1.5 and an outsider at 80 both stay readable);
 - the post time: a dashed vertical line labelled ``post HH:MM``;
@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from schemas.errors import PipelineError
+from schemas.records import Pool
 from schemas.timezones import KST
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from sinks.queries import Executor, OddsSnapshot
 
 Format = Literal["svg", "png"]
-POOLS = ("WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI")
+POOLS: tuple[str, ...] = get_args(Pool)  # WIN PLC QNL EXA QPL TLA TRI
 SINGLE_RUNNER_POOLS = frozenset({"WIN", "PLC"})
 DEFAULT_TOP = 10
 LOG_SCALE_RATIO = 20.0
