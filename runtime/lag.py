@@ -27,6 +27,7 @@ class TopicLag:
     topic: str
     end: int
     committed: int
+    partitions: int = 1  # how many the broker has (0: the topic is not there)
 
     @property
     def lag(self) -> int:
@@ -41,7 +42,7 @@ def lag_consumer(settings: BrokerSettings, group: str, timeout_s: float = 5.0) -
         group_id=group,
         enable_auto_commit=False,
         request_timeout_ms=int(timeout_s * 1000),
-        metadata_max_age_ms=30_000,  # sees partitions added later
+        metadata_max_age_ms=settings.metadata_max_age_ms,  # sees partitions added later
     )
 
 
@@ -51,11 +52,12 @@ async def measure(consumer: AIOKafkaConsumer, topics: Iterable[str], timeout_s: 
     partitions = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
     ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout_s) if partitions else {}
     committed = {tp: await asyncio.wait_for(consumer.committed(tp), timeout_s) for tp in partitions}
-    per_topic: dict[str, list[int]] = {t: [0, 0] for t in wanted}
+    per_topic: dict[str, list[int]] = {t: [0, 0, 0] for t in wanted}
     for tp, end in ends.items():
         per_topic[tp.topic][0] += end
         per_topic[tp.topic][1] += committed.get(tp) or 0
-    return [TopicLag(t, end, done) for t, (end, done) in per_topic.items()]
+        per_topic[tp.topic][2] += 1
+    return [TopicLag(t, end, done, count) for t, (end, done, count) in per_topic.items()]
 
 
 @dataclass
@@ -72,6 +74,9 @@ class LagMonitor:
     last_progress: float = field(default=0.0)
     last_measured: float = field(default=0.0)
     last_error: str | None = None
+    # Told of topics the broker lost, once each is back (has partitions again): the group must assign them anew.
+    on_lost: Callable[[list[str]], None] | None = field(default=None, repr=False)
+    _lost: set[str] = field(default_factory=set, repr=False)  # lost and not back yet
     _consumer: AIOKafkaConsumer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +100,7 @@ class LagMonitor:
         for f in figures:
             # Halved or worse: a topic the broker lost (end offsets can be reported off by one; that is no loss).
             if f.end < ends.get(f.topic, 0) // 2:
+                self._lost.add(f.topic)
                 log.warning(
                     "group %s: topic %s holds fewer messages than before (end offset %d, was %d): the broker lost it "
                     "(a restart or a deletion) and the group's offsets with it; the group reads it from its beginning "
@@ -104,6 +110,11 @@ class LagMonitor:
                     f.end,
                     ends[f.topic],
                 )
+        back = sorted(f.topic for f in figures if f.topic in self._lost and f.partitions > 0)
+        if back:
+            self._lost -= set(back)
+            if self.on_lost is not None:
+                self.on_lost(back)
         moved = any(before.get(f.topic, -1) != f.committed for f in figures)
         self.figures = figures
         self.last_measured = self.clock()

@@ -59,6 +59,9 @@ class BrokerSettings(_Group):
     # Tansu waits the whole time, so the local stack keeps it short (it is the latency of each hop there).
     fetch_max_wait_ms: int = Field(default=500, ge=1, le=30_000)
     default_partitions: int = Field(default=8, ge=1)
+    # How often consumers refresh the broker's metadata even when nothing failed: a subscribed topic that appears
+    # (recreated after a broker restart or failover) is assigned by the next refresh at the latest (Kafka: 5 min).
+    metadata_max_age_ms: int = Field(default=30_000, ge=1_000)
 
 
 class DatabaseSettings(_Group):

@@ -47,6 +47,7 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         broker_commit_interval=1.0,
         broker_max_poll_records=500,
         consumer_auto_offset_reset="earliest",
+        consumer_metadata_max_age_ms=broker.metadata_max_age_ms,
         producer_acks=-1,
         stream_wait_empty=True,
         stream_buffer_maxsize=max(buffer, 4096),
@@ -225,11 +226,13 @@ def attach_ops(
             log.warning("rejoining group %s: its topics %s were recreated", app.conf.id, ", ".join(mine))
             commits.request_rejoin()
 
-    keeper.on_recreated = recreated
+    keeper.on_recreated = recreated  # recreated by this process
     if not ops.enabled:
         app.task(keeper.run)
         return
     monitor = LagMonitor(settings.broker, app.conf.id, topics, consumer_metrics(), ops.lag_interval_s)
+    # Recreated by another process: the group may have rejoined while the topic was missing and left it unassigned.
+    monitor.on_lost = recreated
     checks = [
         broker_check(settings),
         topics_check(keeper, topics, ops.check_timeout_s, commits),

@@ -204,6 +204,22 @@ async def coverage(settings: Settings, since: datetime, until: datetime | None =
     return int(row["published"]), int(row["archived"])
 
 
+async def missing(settings: Settings, since: datetime) -> list[dict[str, object]]:
+    """The collections since ``since`` whose pages are not all in the archive (for the failure message)."""
+    conn = await connect(settings.database)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.kind, c.endpoint, c.message_key, c.pages, c.collected_at, c.publish_seconds, a.n AS archived "
+            "FROM collection_log c CROSS JOIN LATERAL (SELECT count(*) AS n FROM raw_archive r "
+            "WHERE r.poll_id = c.poll_id) a WHERE c.ok AND c.pages > 0 AND c.collected_at > $1 AND a.n < c.pages "
+            "ORDER BY c.collected_at",
+            since,
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
 async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> None:
     """Until the archive holds every page published since ``since`` and every collection with items has landed."""
     deadline = time.monotonic() + limit_s
@@ -220,7 +236,13 @@ async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> N
             await conn.close()
         if published == archived and not unstored:
             return
-        assert time.monotonic() < deadline, (published, archived, [dict(r) for r in unstored])
+        assert time.monotonic() < deadline, (
+            published,
+            archived,
+            [dict(r) for r in unstored],
+            since,
+            await missing(settings, since),
+        )
         await asyncio.sleep(1)
 
 

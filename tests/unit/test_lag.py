@@ -77,3 +77,17 @@ def test_a_topic_the_broker_lost_is_said_once_and_an_end_off_by_one_is_not(caplo
         m.update([TopicLag("a", 30, 30), TopicLag("b", 40, 40)])
     assert caplog.text.count("holds fewer messages than before") == 1
     assert "topic a holds fewer messages than before (end offset 12, was 4999)" in caplog.text
+
+
+def test_a_lost_topic_is_reported_to_the_worker_once_it_is_back():
+    clock, registry = Clock(), CollectorRegistry()
+    m = monitor(clock, registry)
+    told: list[list[str]] = []
+    m.on_lost = told.append
+    m.update([TopicLag("a", 5000, 5000, 4), TopicLag("b", 40, 40, 4)])
+    m.update([TopicLag("a", 0, 0, 0), TopicLag("b", 40, 40, 4)])  # gone: nothing to assign yet
+    assert told == []
+    m.update([TopicLag("a", 3, 0, 4), TopicLag("b", 40, 40, 4)])  # recreated (by another process)
+    assert told == [["a"]]
+    m.update([TopicLag("a", 9, 3, 4), TopicLag("b", 40, 40, 4)])
+    assert told == [["a"]]  # once
