@@ -118,7 +118,7 @@ class SinkApp:
             except (ValueError, KeyError) as exc:
                 dead.append(self._dead_letter(event, exc))
                 continue
-            pair = self._source_kind(event) if more else None
+            pair = self._source_kind(event, more) if more else None
             if pair is not None:
                 stored.add(pair)
             if rows and len(rows) + len(more) > s.batch_size:
@@ -144,8 +144,13 @@ class SinkApp:
         await self._landed(stored)
 
     @staticmethod
-    def _source_kind(event: Any) -> tuple[str, str] | None:
-        """The source (from the race id key) and raw kind of a stored message; None for a key that is no race id."""
+    def _source_kind(event: Any, rows: list[Row]) -> tuple[str, str] | None:
+        """The source (from the race id key) and raw kind of a stored message; None for a key that is no race id.
+
+        KSPO cycle payoffs ride on the races topic, keyed by day (they name no track), and were collected as odds.
+        """
+        if rows[0].table == "kspo_payoffs":
+            return "kspo", "odds"
         message = event.message
         try:
             source = source_of_race((message.key or b"").decode(errors="replace"))

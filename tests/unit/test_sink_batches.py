@@ -207,3 +207,22 @@ def test_placeholder_races_from_race_ids():
     ]
     with pytest.raises(RowEncodingError, match="not a calendar date"):
         placeholder_arrays(["horse-seoul-3-20241340"])
+
+
+def test_the_landing_of_a_message_is_the_source_and_kind_it_was_collected_as():
+    from types import SimpleNamespace
+
+    from sinks.agent import SinkApp
+
+    def event(topic: str, key: str) -> SimpleNamespace:
+        return SimpleNamespace(message=SimpleNamespace(topic=topic, key=key.encode()))
+
+    odds = [Row("odds_snapshots", ())]
+    assert SinkApp._source_kind(event("racelab.odds", "boat-misari-3-20241212"), odds) == ("kspo", "odds")
+    assert SinkApp._source_kind(event("racelab.races", "horse-seoul-3-20241214"), [Row("races", ())]) == (
+        "kra",
+        "schedules",
+    )
+    # a cycle payoff rides on the races topic, keyed by day, and was collected as odds
+    payoff = [Row("kspo_payoffs", ())]
+    assert SinkApp._source_kind(event("racelab.races", "kspo:cycle:20241213"), payoff) == ("kspo", "odds")
