@@ -28,6 +28,8 @@ def demo(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # Ctrl+C as at a terminal, even when the tests themselves run in the background (SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
