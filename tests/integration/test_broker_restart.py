@@ -152,9 +152,9 @@ async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
     # take with it what the broker held but the archiver had not read yet (the local broker keeps messages in
     # memory): only pages published in the last seconds before it, and the status reports each of them.
     published, archived = await coverage(cfg, restarts[1])
-    assert published > 20 and archived == published, (published, archived)
+    assert published >= 10 and archived == published, (published, archived)
     published, archived = await coverage(cfg, restarts[0], kills[1] - timedelta(seconds=3))
-    assert published > 20 and archived == published, (published, archived)
+    assert published >= 10 and archived == published, (published, archived)
     everything, archived_all = await coverage(cfg, start - timedelta(days=1))
     pool = await create_pool(cfg.database)
     try:
