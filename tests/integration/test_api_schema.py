@@ -29,7 +29,7 @@ from .test_producers import start_sim
 
 pytestmark = pytest.mark.integration
 SEED = 20261206
-CASES_PER_OPERATION = 25
+CASES_PER_OPERATION = 15
 
 
 def schemathesis_command() -> str:
