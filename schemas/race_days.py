@@ -10,6 +10,7 @@ against :func:`check` and ``datetime.date``.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 FIRST = date(1900, 1, 1)
@@ -39,6 +40,8 @@ ISO_PATTERN = f"^{day_pattern('-')}$"
 COMPACT_PATTERN = f"^{day_pattern()}$"
 """``YYYYMMDD``, a race day."""
 
+_ISO = re.compile(ISO_PATTERN)
+
 OUT_OF_RANGE = f"race days are {FIRST} to {LAST}"
 
 
@@ -47,3 +50,13 @@ def check(day: date) -> date:
     if not FIRST <= day <= LAST:
         raise ValueError(OUT_OF_RANGE)
     return day
+
+
+def parse_iso(text: str) -> date:
+    """The race day ``YYYY-MM-DD`` names, strictly (what :data:`ISO_PATTERN` matches); ``ValueError`` otherwise.
+
+    The message names the format and the range, never the text (it may be anything a client sent).
+    """
+    if not _ISO.fullmatch(text):
+        raise ValueError(f"date must be a race day YYYY-MM-DD ({OUT_OF_RANGE})")
+    return date.fromisoformat(text)

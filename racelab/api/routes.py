@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
@@ -39,7 +37,6 @@ from schemas.records import Pool
 from schemas.topics import Kind
 from sinks.queries import RaceNotFound
 
-ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 MAX_FAILURES = 500
 MAX_TOP = 100
 SVG = "image/svg+xml"
@@ -87,16 +84,11 @@ def race_day(
     """The ``date`` query parameter, strictly ``YYYY-MM-DD`` and a race day (:mod:`schemas.race_days`)."""
     if date is None:
         return None
-    day = None
-    if ISO_DAY.fullmatch(date):
-        with contextlib.suppress(ValueError):
-            day = race_days.check(dt.date.fromisoformat(date))
-    if day is None:
-        message = f"date must be YYYY-MM-DD ({race_days.OUT_OF_RANGE})"
-        raise RequestValidationError(
-            [{"type": "date_parsing", "loc": ("query", "date"), "msg": message, "input": None}]
-        )
-    return day
+    try:
+        return race_days.parse_iso(date)
+    except ValueError as exc:
+        problem = {"type": "date_parsing", "loc": ("query", "date"), "msg": str(exc), "input": None}
+        raise RequestValidationError([problem]) from None
 
 
 def ingestion_router() -> APIRouter:

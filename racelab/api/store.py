@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import asyncpg
 
@@ -17,7 +17,7 @@ from runtime.settings import DatabaseSettings
 from sinks import landings
 from sinks import queries as q
 from sinks.landings import ARCHIVE_GRACE_S
-from sinks.queries.base import WINDOW_SLACK, day_start
+from sinks.queries.base import day_window
 
 FAILURE_COLUMNS = (
     "id, source, kind, endpoint, params, message_key, error_class, error_code, error_message, http_status, "
@@ -150,7 +150,7 @@ class ControlStore:
 
     async def day_races(self, day: date) -> list[StoredRace]:
         """The stored races of a day (by post time, track, number) with their odds rows per pool."""
-        start = day_start(day) - WINDOW_SLACK
+        start, end = day_window(day)
         async with translate_errors(self.settings):
             races = await q.races_by_date(self.pool, day)
             rows = await self.pool.fetch(
@@ -158,7 +158,7 @@ class ControlStore:
                 "AND time >= $2 AND time < $3 GROUP BY race_id, pool",
                 [r.race_id for r in races],
                 start,
-                start + timedelta(days=1) + 2 * WINDOW_SLACK,
+                end,
             )
         counts: dict[str, dict[str, int]] = {}
         for row in rows:

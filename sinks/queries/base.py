@@ -67,10 +67,15 @@ def day_start(day: date) -> datetime:
     return kst_midnight(day)
 
 
+def day_window(day: date) -> tuple[datetime, datetime]:
+    """The time range that holds every odds snapshot of the races of a day, with slack on both sides."""
+    start = day_start(day)
+    return start - WINDOW_SLACK, start + timedelta(days=1) + WINDOW_SLACK
+
+
 def race_window(race_id: str) -> tuple[datetime, datetime]:
     """The time range that holds every odds snapshot of a race: its race day, with slack on both sides."""
-    start = day_start(race_day(race_id))
-    return start - WINDOW_SLACK, start + timedelta(days=1) + WINDOW_SLACK
+    return day_window(race_day(race_id))
 
 
 @contextlib.contextmanager

@@ -103,3 +103,10 @@ shapes = st.builds(
 @given(shapes)
 def test_the_pattern_and_the_parser_agree_on_race_id_shapes(text: str):
     assert bool(re.fullmatch(KNOWN_RACE_ID_PATTERN, text)) == accepted(text)
+
+
+def test_parse_iso_reads_race_days_strictly():
+    assert race_days.parse_iso("2024-02-29") == date(2024, 2, 29)
+    for text in ("2023-02-29", "1899-12-31", "2024-12-10\n", "20241210", ""):
+        with pytest.raises(ValueError, match=r"date must be a race day YYYY-MM-DD \(race days are 1900-01-01"):
+            race_days.parse_iso(text)
