@@ -48,6 +48,18 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
+def tracks_in_use(
+    settings: ProducerSettings, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None
+) -> list[str]:
+    """The tracks collected for ``race_types`` (default: the configured ones): the named ``tracks`` (default: the
+    configured ones), polled by default or not, else every track polled by default; in catalogue order."""
+    types = race_types or settings.race_types
+    wanted = tracks or settings.tracks
+    if wanted:
+        return [t for rt in types for t in CODES_BY_RACE_TYPE[rt] if t in wanted]
+    return [t for rt in types for t in POLLED_BY_RACE_TYPE[rt]]
+
+
 class RaceDayPoller:
     """Decides, from the stored schedule and the clock, which calls are due, and makes them."""
 
@@ -72,11 +84,7 @@ class RaceDayPoller:
         self._known_days: set[tuple[str, date]] = set()  # KSPO (track, day) pairs the calendar knows
 
     def tracks(self, race_types: Sequence[str] | None = None, tracks: Sequence[str] | None = None) -> list[str]:
-        types = race_types or self.settings.race_types
-        wanted = tracks or self.settings.tracks
-        if wanted:  # named tracks, polled by default or not
-            return [t for rt in types for t in CODES_BY_RACE_TYPE[rt] if t in wanted]
-        return [t for rt in types for t in POLLED_BY_RACE_TYPE[rt]]
+        return tracks_in_use(self.settings, race_types, tracks)
 
     async def collect_calls(self, calls: Sequence[Call]) -> Outcome:
         outcome = Outcome()

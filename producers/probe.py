@@ -31,11 +31,12 @@ from producers.client import DataGoKrClient
 from producers.errors import AccessDenied, QuotaExceeded, UpstreamError
 from producers.kra import KraClient
 from producers.kspo import KspoClient
+from producers.pollers import tracks_in_use
 from producers.ratelimit import RateLimiter
 from runtime.settings import ProducerSettings, Settings, SourceSettings
 from schemas import endpoints as ep
 from schemas.records import RaceType
-from schemas.tracks import CODES_BY_RACE_TYPE, POLLED_BY_RACE_TYPE
+from schemas.tracks import POLLED_BY_RACE_TYPE
 
 Verdict = Literal["ok", "not_approved", "quota", "error"]
 NOT_APPROVED_CODES = frozenset({"20", "30"})
@@ -103,19 +104,13 @@ def failed(endpoint: ep.Endpoint, exc: UpstreamError, key: str) -> Probe:
 
 
 def race_types_in_use(settings: ProducerSettings) -> list[RaceType]:
-    """The configured race types that keep a track (named tracks when ``tracks`` is set, else the polled ones)."""
-    named = set(settings.tracks)
-    return [
-        race_type
-        for race_type in settings.race_types
-        if (named & set(CODES_BY_RACE_TYPE[race_type]) if named else POLLED_BY_RACE_TYPE[race_type])
-    ]
+    """The configured race types that keep a track the producers collect (:func:`producers.pollers.tracks_in_use`)."""
+    return [race_type for race_type in settings.race_types if tracks_in_use(settings, [race_type])]
 
 
 def probe_track(settings: ProducerSettings, race_type: RaceType) -> str:
-    """The track a race type's probe calls name: the first one collected."""
-    named = [t for t in CODES_BY_RACE_TYPE[race_type] if t in settings.tracks]
-    return (named or list(POLLED_BY_RACE_TYPE[race_type]))[0]
+    """The track a race type's probe calls name: the first one collected (the first polled one when none is)."""
+    return (tracks_in_use(settings, [race_type]) or list(POLLED_BY_RACE_TYPE[race_type]))[0]
 
 
 def probe_call(endpoint: ep.Endpoint, track: str, day: date) -> Call:
