@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from processors.normalize.kra import closing_time
+from schemas import race_ids
 from schemas.errors import PipelineError
 from schemas.records import Pool
 from schemas.timezones import KST
@@ -174,9 +176,7 @@ def x_span(data: ChartData) -> tuple[datetime, datetime, datetime]:
     least :data:`MIN_WINDOW` of time so its labels stay distinct."""
     moments = [t for s in data.series for t in s.times] + ([data.post_time] if data.post_time else [])
     if not moments:
-        day = data.race_id.rsplit("-", 1)[-1]
-        closing = datetime.strptime(day, "%Y%m%d").replace(tzinfo=KST) + timedelta(hours=23, minutes=59, seconds=59)
-        moments = [closing - MIN_FINAL_GAP]
+        moments = [closing_time(race_ids.parse(data.race_id).day) - MIN_FINAL_GAP]
     first, last = min(moments), max(moments)
     gap = max((last - first) * FINAL_GAP_SHARE, MIN_FINAL_GAP)
     return min(first, last - MIN_WINDOW) - gap / 2, last + 2 * gap, last + gap
