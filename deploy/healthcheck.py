@@ -18,9 +18,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtime.settings import Settings, load_settings
+from runtime.settings import WORKER_ROLES, Settings, load_settings
 
-ROLES = ("producers", "processors", "sink", "archiver", "api")
+ROLES = (*WORKER_ROLES, "api")
 FIRST_PROCESS = Path("/proc/1/cmdline")
 # Addresses that mean "every interface": the check asks loopback instead.
 WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 (compared, never bound)

@@ -24,7 +24,7 @@ from racelab.query_cli import add_query_parser
 from racelab.raw_cli import add_raw_parser
 from racelab.reprocess_cli import add_reprocess_parser
 from runtime.logs import setup_logging
-from runtime.settings import Settings, load_settings
+from runtime.settings import WORKER_ROLES, Settings, load_settings
 from schemas.dlq import Stage
 from schemas.errors import PipelineError
 from schemas.topics import KINDS
@@ -372,7 +372,7 @@ def _add_demo_and_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run = sub.add_parser("run", help="run a long-lived part of the pipeline until Ctrl+C / SIGTERM")
     run.add_argument(
         "component",
-        choices=["producers", "processors", "sink", "archiver", "api", "all"],
+        choices=[*WORKER_ROLES, "api", "all"],
         help="producers: every poller and the recovery job; processors: one normalizing worker; "
         "sink: one TimescaleDB writer; archiver: the raw archive writer; api: the control API (needs "
         "RACELAB_API__INGESTION_KEY); "

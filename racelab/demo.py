@@ -25,7 +25,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from racelab.supervisor import Child, child_env, patient_interrupts, start, stop
-from runtime.settings import Settings, load_settings
+from runtime.settings import WORKER_ROLES, Settings, load_settings
 from schemas.errors import ConfigurationError, PipelineError
 from schemas.timezones import KST, kst_today
 
@@ -306,12 +306,7 @@ def run_demo(settings: Settings, speed: float, until: time, say: Callable[[str],
                 update={"port": usable_port(found.simulator.host, found.simulator.port)}
             ),
             "api": found.api.model_copy(update={"port": usable_port(found.api.host, found.api.port)}),
-            "ops": ops.model_copy(
-                update={
-                    f"{r}_port": usable_port(ops.host, ops.port(r))
-                    for r in ("producers", "processors", "sink", "archiver")
-                }
-            ),
+            "ops": ops.model_copy(update={f"{r}_port": usable_port(ops.host, ops.port(r)) for r in WORKER_ROLES}),
         }
     )
     asyncio.run(reset_schema(settings))

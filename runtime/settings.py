@@ -209,6 +209,10 @@ class ArchiverSettings(_Group):
     )
 
 
+WORKER_ROLES = ("producers", "processors", "sink", "archiver")
+"""The long-running roles with ops endpoints of their own (``ops.<role>_port``); the control API serves its own."""
+
+
 class OpsSettings(_Group):
     """``/metrics``, ``/healthz`` and ``/readyz`` of every long-running process (the control API serves its own)."""
 
