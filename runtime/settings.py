@@ -123,6 +123,10 @@ class TopicSettings(_Group):
     normalized_retention_days: int = Field(default=30, ge=0, description="normalized topics; 0 = forever")
     dlq_retention_days: int = Field(default=365, ge=0, description="dead-letter topics; 0 = forever")
 
+    def group(self, name: str) -> str:
+        """The consumer group of a worker role or configured group suffix: ``<prefix>-<name>``."""
+        return f"{self.prefix}-{name}"
+
     def catalogue(self) -> TopicCatalogue:
         """The topic catalogue of this prefix, with these settings per class."""
         policy = TopicPolicy(self.raw_retention_days, self.normalized_retention_days, self.dlq_retention_days)

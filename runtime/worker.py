@@ -32,7 +32,7 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
     broker = settings.broker
     (settings.home / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topics.prefix}-{role}",
+        settings.topics.group(role),
         broker=f"kafka://{broker.bootstrap_servers}",
         store="memory://",
         autodiscover=False,

@@ -59,14 +59,13 @@ async def dead_letter_counts(settings: Settings, day: date) -> list[DlqStatus]:
 
 
 def stage_groups(settings: Settings) -> list[tuple[str, str, dict[Kind, str]]]:
-    """(stage, consumer group, topic per kind) of every consuming stage; groups are ``<prefix>-<role>`` as
-    :func:`runtime.worker.faust_app` names them."""
-    topics, prefix = settings.topics.catalogue(), settings.topics.prefix
+    """(stage, consumer group, topic per kind) of every consuming stage, groups named as the workers name them."""
+    topics, group = settings.topics.catalogue(), settings.topics.group
     raw = {k: topics.raw(k) for k in KINDS}
     return [
-        ("processors", f"{prefix}-processors", raw),
-        ("sink", f"{prefix}-{settings.sink.consumer_group}", {k: topics.normalized(k) for k in KINDS}),
-        ("archiver", f"{prefix}-{settings.archiver.consumer_group}", raw),
+        ("processors", group("processors"), raw),
+        ("sink", group(settings.sink.consumer_group), {k: topics.normalized(k) for k in KINDS}),
+        ("archiver", group(settings.archiver.consumer_group), raw),
     ]
 
 
