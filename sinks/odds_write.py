@@ -54,14 +54,14 @@ async def _insert_staged(conn: Connection) -> bool:
     return True
 
 
-async def write_odds(conn: Connection, records: list[tuple[Any, ...]]) -> int:
-    """Insert the snapshots that do not exist yet and roll up exactly those (where the rollup table exists)."""
-    rolled_up = await rollup.exists(conn)
+async def write_odds(conn: Connection, records: list[tuple[Any, ...]], rolled_up: bool) -> int:
+    """Insert the snapshots that do not exist yet and roll up exactly those (``rolled_up``: the schema has the rollup
+    table, :func:`sinks.rollup.exists`)."""
     if not rolled_up and await _copy_new(conn, records):
         return len(records)
     await copy_rows(conn, TABLE, records, staged=True)
     if rolled_up and await _insert_staged(conn):
-        await rollup.merge_staged(conn)
+        await rollup.merge_staged(conn, rollup.one_each({(r[0], r[1]) for r in records}))
         return len(records)
     inserted = [tuple(r) for r in await conn.fetch(MERGE_SQL)]
     if inserted and rolled_up:

@@ -24,7 +24,7 @@ from runtime.metrics import SinkMetrics
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
 from schemas.errors import DatabaseUnavailable
-from sinks import payoffs
+from sinks import payoffs, rollup
 from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
@@ -98,6 +98,7 @@ class TimescaleWriter:
         self.pool = LazyPool(settings, init=init_connection)  # also the landings' (sinks.landings)
         self._batches = BatchWriter(self._transaction, metrics)
         self._unmatched: list[UnmatchedRank] = []
+        self._rolled_up: bool | None = None  # whether the schema has the day rollup table (asked once)
 
     async def start(self) -> None:
         await self.pool.get()
@@ -155,6 +156,8 @@ class TimescaleWriter:
             async with conn.transaction():
                 if placeholders is not None:
                     await conn.execute(PLACEHOLDERS_SQL, *placeholders)
+                if self._rolled_up is None and "odds_snapshots" in by_table:
+                    self._rolled_up = await rollup.exists(conn)
                 written = {
                     table: await self._write_table(conn, table, by_table[table]) for table in ORDER if table in by_table
                 }
@@ -169,10 +172,11 @@ class TimescaleWriter:
             conn.terminate()
             raise DatabaseUnavailable(f"a broken connection ({exc.__class__.__name__}); retrying on a new one") from exc
 
-    @staticmethod
-    async def _write_table(conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]) -> int:
+    async def _write_table(
+        self, conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]
+    ) -> int:
         if table == "odds_snapshots":
-            return await write_odds(conn, records)
+            return await write_odds(conn, records, bool(self._rolled_up))
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:

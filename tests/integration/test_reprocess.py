@@ -46,8 +46,12 @@ pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 RESULTS_AT = datetime(2025, 5, 23, 9, 0, tzinfo=UTC)  # 18:00 in Korea, the day of the sample's race
 SIM_DAY = date(2025, 5, 24)  # a Saturday: Seoul races in the simulated world
-TABLES = {**KEYS, "odds_daily_rollup": ("day", "race_id", "pool", "selection")}
+TABLES = {**KEYS, "odds_daily_rollup": ("day", "race_id", "pool")}  # a row per pool, its selections in arrays
 Digests = dict[str, dict[str, tuple[str, int]]]
+UNNESTED = (
+    "unnest(t.selections, t.open_odds, t.close_odds, t.high_odds, t.low_odds, t.snapshots, t.first_at, t.last_at) "
+    "AS s(selection, open_odds, close_odds, high_odds, low_odds, snapshots, first_at, last_at)"
+)
 
 
 def _message(n: int, kind: str, endpoint: str, params: dict[str, str], body: bytes, at: datetime) -> RawMessage:
@@ -132,9 +136,13 @@ async def digests(settings: Settings) -> Digests:
         out: Digests = {}
         for table, keys in TABLES.items():
             key = " || '|' || ".join(f"t.{k}::text" for k in keys)
+            digest = "md5((to_jsonb(t) - 'updated_at')::text)"
+            source = f"{table} t"
+            if table == "odds_daily_rollup":  # a pool's selections, in no particular order within its arrays
+                digest = "md5(string_agg(to_jsonb(s)::text, ',' ORDER BY s.selection))"
+                source += f", {UNNESTED} GROUP BY t.day, t.race_id, t.pool, t.xmin::text"
             found = await conn.fetch(
-                f"SELECT {key} AS key, md5((to_jsonb(t) - 'updated_at')::text) AS digest, t.xmin::text::bigint AS v "
-                f"FROM {table} t"
+                f"SELECT {key} AS key, {digest} AS digest, t.xmin::text::bigint AS v FROM {source}"
             )
             out[table] = {r["key"]: (r["digest"], r["v"]) for r in found}
         return out
@@ -240,11 +248,11 @@ async def test_reprocess_corrects_odds_and_their_day_rollup(
         for t, keys in diff.items()
     } == {
         "odds_snapshots": {key},
-        "odds_daily_rollup": {key},
+        "odds_daily_rollup": {key.rsplit("|", 1)[0]},  # the WIN pool of the race
     }
     rollup = await scalar(
         settings,
-        "SELECT array[open_odds, close_odds, high_odds, low_odds, snapshots] FROM odds_daily_rollup "
+        "SELECT array[open_odds, close_odds, high_odds, low_odds, snapshots] FROM odds_daily_summary "
         "WHERE race_id LIKE 'horse-seoul-1-%' AND pool = 'WIN' AND selection = '1'",
     )
     assert rollup == [stored + 10.0, stored + 10.0, stored + 10.0, stored + 10.0, 1]

@@ -283,7 +283,7 @@ async def test_the_version_2_migrations_are_additive_and_keep_existing_rows(sett
         )
         before = dict(await conn.fetchrow("SELECT * FROM results"))
         applied = await migrate(settings.database)
-        assert [m.version for m in applied] == ["0009", "0010", "0011", "0012", "0013", "0014", "0015", "0016", "0017"]
+        assert [m.version for m in applied] == [f"{n:04d}" for n in range(9, 19)]
         after = dict(await conn.fetchrow("SELECT * FROM results"))
         assert {k: after[k] for k in before} == before  # every old value kept
         assert after["body_weight_kg"] is None and after["sectionals"] is None  # the new columns start empty
@@ -329,3 +329,46 @@ async def test_profiles_are_stored_by_id_the_newest_winning(settings: Settings, 
     assert tuple(h) == ("0051228", "올라운드원", "국4", "사이먼퓨어", "118011", "2")
     (j,) = await fetch(settings, "SELECT jockey_id, name, debut_date, track_code FROM jockeys")
     assert tuple(j) == ("080405", "김용근", date(2005, 5, 4), "seoul")
+
+
+async def test_the_rollup_of_one_row_per_selection_becomes_one_row_per_pool_with_the_same_summary(
+    settings: Settings, tmp_path
+):
+    """Migration 0018 (Apache build): the day rollup kept by selection (0007) is regrouped by pool; the summary view
+    reads the same rows, values and types as before."""
+    import shutil
+
+    from sinks.migrate import MIGRATIONS_DIR, migrate
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name[:4] <= "0017":
+            shutil.copy(path, old / path.name)
+    await migrate(settings.database, old)
+    conn = await connect(settings.database)
+    try:
+        if not await rollup.exists(conn):
+            pytest.skip("a licensed server keeps a continuous aggregate instead of the rollup table")
+        await conn.execute(
+            "INSERT INTO odds_daily_rollup VALUES "
+            "('2024-12-13 15:00+00', 'horse-seoul-3-20241214', 'WIN', '7', 4.5, 3.9, 4.6, 3.8, 12, "
+            "'2024-12-14 04:00+00', '2024-12-14 14:59:59+00'), "
+            "('2024-12-13 15:00+00', 'horse-seoul-3-20241214', 'WIN', '10', 21.0, 25.5, 26.0, 20.5, 11, "
+            "'2024-12-14 04:01+00', '2024-12-14 14:59:59+00'), "
+            "('2024-12-13 15:00+00', 'horse-seoul-3-20241214', 'QNL', '3-7', 12.5, 12.5, 12.5, 12.5, 1, "
+            "'2024-12-14 14:59:59+00', '2024-12-14 14:59:59+00')"
+        )
+        before = [tuple(r) for r in await conn.fetch("SELECT * FROM odds_daily_summary ORDER BY pool, selection")]
+        assert [m.version for m in await migrate(settings.database)] == ["0018"]
+        after = [tuple(r) for r in await conn.fetch("SELECT * FROM odds_daily_summary ORDER BY pool, selection")]
+        pools = await conn.fetch("SELECT pool, selections FROM odds_daily_rollup ORDER BY pool")
+    finally:
+        await conn.close()
+    assert after == before
+    assert [(r["pool"], r["selections"]) for r in pools] == [("QNL", ["3-7"]), ("WIN", ["10", "7"])]
+    assert [(r[2], r[3], r[5], r[8]) for r in after] == [
+        ("QNL", "3-7", 12.5, 1),
+        ("WIN", "10", 25.5, 11),
+        ("WIN", "7", 3.9, 12),
+    ]
