@@ -31,7 +31,7 @@ from runtime.kafka import ensure_topics
 from runtime.settings import load_settings
 from schemas import endpoints as ep
 from schemas.raw import RawHeaders
-from schemas.records import odds_messages
+from schemas.records import board_messages
 from schemas.topics import TopicCatalogue
 
 DAY = date(2024, 12, 14)
@@ -63,9 +63,9 @@ def in_process_rate(messages: list[tuple[bytes, bytes]]) -> tuple[float, int]:
     ctx = Context("kra", ep.KRA_FINAL_DIVIDENDS.path, {}, datetime.now(UTC), "")
     started, rows = time.perf_counter(), 0
     for _, body in messages:
-        records = normalize(body, ctx).odds
-        odds_messages(records)
-        rows += len(records)
+        boards = normalize(body, ctx).odds
+        board_messages(boards)
+        rows += sum(len(board.prices) for board in boards)
     return rows / (time.perf_counter() - started), rows
 
 

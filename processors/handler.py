@@ -22,7 +22,7 @@ from runtime.delivery import Delivery, Outgoing
 from runtime.metrics import ProcessorMetrics
 from schemas.dlq import Stage, dlq_headers
 from schemas.raw import RawHeaders
-from schemas.records import message_key, odds_messages
+from schemas.records import board_messages, message_key
 from schemas.topics import NORMALIZED_NAME, Kind, TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,15 @@ class BatchHandler:
                 continue
             for name, items in records.by_topic().items():
                 topic = self.normalized_topics[name]
-                if name == "odds":  # one board per race and snapshot time
-                    outgoing += [(topic, rid.encode(), value, None) for rid, value in odds_messages(items)]
+                if name == "odds":  # one board per race and snapshot time; its prices are the records
+                    outgoing += [(topic, rid.encode(), value, None) for rid, value in board_messages(records.odds)]
+                    count = sum(len(board.prices) for board in records.odds)
                 else:
                     for record in items:
                         outgoing.append((topic, message_key(record).encode(), record.model_dump_json().encode(), None))
-                result.records += len(items)
-                result.records_by_name[name] = result.records_by_name.get(name, 0) + len(items)
+                    count = len(items)
+                result.records += count
+                result.records_by_name[name] = result.records_by_name.get(name, 0) + count
         return outgoing, result
 
     async def handle(self, messages: Sequence[RawMessage]) -> BatchResult:

@@ -6,8 +6,7 @@ of the right type reach the database. A row's values are in :data:`sinks.tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel
@@ -16,9 +15,9 @@ from schemas.records import OddsBoard, OddsRecord, read_message
 from sinks.tables import COLUMNS, FETCHED_AT_INDEX, JSON_COLUMNS, KEYS, TABLE_OF_MODEL
 
 
-@dataclass(frozen=True)
-class Row:
-    """One record bound for a table, with what the caller needs to dead-letter it."""
+class Row(NamedTuple):
+    """One record bound for a table, with what the caller needs to dead-letter it (a named tuple: an odds board
+    makes one per price, and a frozen dataclass cost more to create than the sink's validation of the price)."""
 
     table: str
     values: tuple[Any, ...]
@@ -32,7 +31,17 @@ def _odds_rows(board: OddsBoard, source: Any) -> list[Row]:
     return [
         Row(
             "odds_snapshots",
-            (at, race_id, p.pool, p.selection, p.odds, final, p.pool_total, p.popularity_rank, origin),
+            (
+                at,
+                race_id,
+                p["pool"],
+                p["selection"],
+                p["odds"],
+                final,
+                p.get("pool_total"),
+                p.get("popularity_rank"),
+                origin,
+            ),
             source,
         )
         for p in board.prices

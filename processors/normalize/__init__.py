@@ -22,6 +22,7 @@ from schemas.records import (
     EntryRecord,
     HorseRecord,
     JockeyRecord,
+    OddsBoard,
     OddsRecord,
     PayoffRecord,
     RaceRecord,
@@ -54,7 +55,7 @@ TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "races": TypeAdapter(list[RaceRecord | PayoffRecord]),
     "entries": TypeAdapter(list[EntryRecord | HorseRecord | JockeyRecord]),
-    "odds": TypeAdapter(list[OddsRecord]),
+    "odds": TypeAdapter(list[OddsBoard]),
     "results": TypeAdapter(list[ResultRecord | RankRecord]),
 }
 
@@ -65,14 +66,19 @@ class Normalized:
 
     races: list[RaceRecord | PayoffRecord] = field(default_factory=list)
     entries: list[EntryRecord | HorseRecord | JockeyRecord] = field(default_factory=list)
-    odds: list[OddsRecord] = field(default_factory=list)
+    odds: list[OddsBoard] = field(default_factory=list)
     results: list[ResultRecord | RankRecord] = field(default_factory=list)
 
     def by_topic(self) -> dict[str, list[Any]]:
         return {"races": self.races, "entries": self.entries, "odds": self.odds, "results": self.results}
 
     def count(self) -> int:
-        return sum(len(v) for v in self.by_topic().values())
+        """The records: races, entries, results and odds prices (a board counts one per price)."""
+        return len(self.races) + len(self.entries) + len(self.results) + sum(len(b.prices) for b in self.odds)
+
+    def odds_records(self) -> list[OddsRecord]:
+        """The odds as table rows (one per price of each board)."""
+        return [record for board in self.odds for record in board.records()]
 
 
 def _describe(exc: ValidationError, topic: str) -> str:

@@ -273,6 +273,22 @@ def selection(pool: str, numbers: list[int]) -> str:
     return f"{a}-{b}-{c}"
 
 
+PRICE_FIELDS = ("pool", "selection", "odds", "pool_total", "popularity_rank")
+
+
+def boards(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Odds rows (race, time, finality, source and a price each) grouped into boards, one per race and time, in
+    the order of their first rows (the shape of :class:`schemas.records.OddsBoard`)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["race_id"], row["time"], row["is_final"], row["source"])
+        board = out.get(key)
+        if board is None:
+            board = out[key] = {"race_id": key[0], "time": key[1], "is_final": key[2], "source": key[3], "prices": []}
+        board["prices"].append({name: row[name] for name in PRICE_FIELDS if name in row})
+    return list(out.values())
+
+
 def day_from_key(key: str) -> date | None:
     """The date of a day-wide key (``kspo:misari:20241212``) or a race id (``boat-misari-3-20241212``)."""
     digits = race_ids.day_of_key(key)

@@ -452,13 +452,35 @@ def _field(name: str, parse: Any, value: Any) -> Any:
         raise NormalizeError(f"field {name!r}: {exc}") from None
 
 
-def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
-    """API160_1 integratedInfo_1 (final dividends) and the live-odds feed (same item shape).
+# Selections of all-integer runner numbers already read, by (pool, chulNo, chulNo2, chulNo3): a race's board repeats
+# the same few thousand combinations, and reading them again was a third of the odds normalizer's time.
+_SELECTIONS: dict[tuple[str, int, int, int], str] = {}
+_SELECTIONS_MAX = 100_000
+_INF = float("inf")
 
-    Hot path (up to ~4,400 rows per race): race-level values are worked out once per race, not per row.
+
+def _selection(pool: str, row: Row) -> str:
+    """The selection of an odds row (``3``, ``3-7``, ``3-7-5``)."""
+    a, b, c = row.get("chulNo"), row.get("chulNo2", 0), row.get("chulNo3", 0)
+    if type(a) is int and type(b) is int and type(c) is int:
+        key = (pool, a, b, c)
+        found = _SELECTIONS.get(key)
+        if found is None:
+            if len(_SELECTIONS) >= _SELECTIONS_MAX:
+                _SELECTIONS.clear()
+            found = _SELECTIONS[key] = selection(pool, [a, b, c])
+        return found
+    return selection(pool, [integer(row.get(n)) or 0 for n in ("chulNo", "chulNo2", "chulNo3")])
+
+
+def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
+    """API160_1 integratedInfo_1 (final dividends) and the live-odds feed (same item shape): one board per race.
+
+    Hot path (up to ~4,400 rows per race): race-level values are worked out once per race, not per row, and a price
+    is a plain mapping (the board's model validates them all at once, :func:`processors.normalize.normalize`).
     """
-    out = []
-    races: dict[tuple[Any, Any, Any], tuple[str, datetime, str]] = {}
+    boards: dict[tuple[str, datetime, str], dict[str, Any]] = {}
+    prices_of: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
     for row in rows:
         pool_name = row.get("pool")
         pool = POOL_CODES.get(pool_name) if isinstance(pool_name, str) else None
@@ -470,40 +492,46 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
             if pool is None:
                 raise NormalizeError(f"field 'pool': unknown pool {name!r}")
         race_key = (row.get("meet"), row.get("rcDate"), row.get("rcNo"))
-        race = races.get(race_key)
-        if race is None:
-            found = _field("meet", track_of, race_key[0])
-            day = _field("rcDate", ymd, race_key[1])
-            race_no = _field("rcNo", integer, race_key[2])
-            if race_no is None:
-                raise NormalizeError("field 'rcNo': missing")
-            race = (
-                race_id(found.race_type, found.code, race_no, day),
-                closing_time(day) if is_final else ctx.fetched_at,
-                found.source,
-            )
-            races[race_key] = race
+        prices = prices_of.get(race_key)
+        if prices is None:
+            prices = prices_of[race_key] = _board(boards, race_key, ctx, is_final)["prices"]
+        odds, pool_total = row.get("odds"), row.get("poolTotal")
+        rank = row.get("rank")
         try:
-            numbers = [integer(row.get(n)) or 0 for n in ("chulNo", "chulNo2", "chulNo3")]
-            odds = number(row.get("odds"))
-            pool_total = integer(row.get("poolTotal"))
-            rank = integer(row.get("rank")) if "rank" in row else None
+            if type(odds) is not float or not 0 <= odds < _INF:
+                odds = number(odds)  # a text, an int; a negative price stays negative and fails the model
+            if pool_total is not None and type(pool_total) is not int:
+                pool_total = integer(pool_total)
+            if rank is not None and type(rank) is not int:
+                rank = integer(rank)
+            chosen = _selection(pool, row)
         except NormalizeError as exc:
             raise NormalizeError(f"field {_failing(row)!r}: {exc}") from None
-        out.append(
-            {
-                "race_id": race[0],
-                "time": race[1],
-                "pool": pool,
-                "selection": selection(pool, numbers),
-                "odds": odds,
-                "is_final": is_final,
-                "pool_total": pool_total,
-                "popularity_rank": rank,
-                "source": race[2],
-            }
+        prices.append(
+            {"pool": pool, "selection": chosen, "odds": odds, "pool_total": pool_total, "popularity_rank": rank}
         )
-    return {"odds": out}
+    return {"odds": list(boards.values())}
+
+
+def _board(
+    boards: dict[tuple[str, datetime, str], dict[str, Any]], race_key: tuple[Any, Any, Any], ctx: Context, final: bool
+) -> dict[str, Any]:
+    """The board of a race (meet, rcDate, rcNo), created on its first row: the final dividends stand at the race
+    day's closing time, live odds at the time they were fetched."""
+    found = _field("meet", track_of, race_key[0])
+    day = _field("rcDate", ymd, race_key[1])
+    race_no = _field("rcNo", integer, race_key[2])
+    if race_no is None:
+        raise NormalizeError("field 'rcNo': missing")
+    key = (
+        race_id(found.race_type, found.code, race_no, day),
+        closing_time(day) if final else ctx.fetched_at,
+        found.source,
+    )
+    board = boards.get(key)
+    if board is None:
+        board = boards[key] = {"race_id": key[0], "time": key[1], "is_final": final, "source": key[2], "prices": []}
+    return board
 
 
 def _failing(row: Row) -> str:

@@ -21,6 +21,7 @@ from processors.normalize.common import (
     Context,
     Fields,
     Row,
+    boards,
     circled_entry,
     clock_time,
     combos,
@@ -336,6 +337,7 @@ def _official(
         out["results"] += part["results"]
         out["odds"] += part["odds"]
         out["races"].append(_official_race(race_type, track, day, no, ctx, _round(row) | kept(row, typed)))
+    out["odds"] = boards(out["odds"])
     return out
 
 

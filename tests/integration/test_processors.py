@@ -23,7 +23,6 @@ from runtime.kafka import ensure_topics
 from runtime.settings import Settings
 from schemas import endpoints as ep
 from schemas.raw import RawHeaders
-from schemas.records import OddsBoard
 from schemas.topics import KINDS, TopicCatalogue
 
 from .conftest import pipeline_env, start_component
@@ -104,9 +103,8 @@ def expected_records(messages) -> Counter:
     for _kind, key, value, hdrs in messages:
         h = RawHeaders.from_kafka(hdrs)
         out = normalize(value, Context(h.source, h.endpoint, h.params, h.fetched_at, key.decode()))
-        for topic, records in out.by_topic().items():
-            messages = OddsBoard.boards_of(records) if topic == "odds" else records
-            counts.update((topic, r.model_dump_json()) for r in messages)
+        for topic, records in out.by_topic().items():  # odds: one board per race and time
+            counts.update((topic, r.model_dump_json()) for r in records)
     return counts
 
 

@@ -229,9 +229,10 @@ async def test_reprocess_corrects_odds_and_their_day_rollup(
 
     def changed_normalizer(rows: Any, ctx: Any) -> Any:  # the win price of runner 1 of race 1 read 10.0 higher
         out = original(rows, ctx)
-        for price in out["odds"]:
-            if price["race_id"].startswith("horse-seoul-1-") and price["pool"] == "WIN" and price["selection"] == "1":
-                price["odds"] += 10.0
+        for board in out["odds"]:
+            for price in board["prices"] if board["race_id"].startswith("horse-seoul-1-") else []:
+                if price["pool"] == "WIN" and price["selection"] == "1":
+                    price["odds"] += 10.0
         return out
 
     monkeypatch.setitem(NORMALIZERS, ep.KRA_FINAL_DIVIDENDS.path, changed_normalizer)

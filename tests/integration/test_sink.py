@@ -32,7 +32,6 @@ from runtime.db import connect
 from runtime.kafka import ensure_topics
 from runtime.settings import Settings
 from schemas import endpoints as ep
-from schemas.records import OddsBoard
 from schemas.topics import TopicCatalogue
 
 from .conftest import Endpoints, pipeline_env, start_component
@@ -55,7 +54,7 @@ def odds_boards(race: Race, prices_per_message: int = 50) -> Iterator[tuple[byte
         (race.post_time, render_kra.final_dividend_rows(race), ep.KRA_FINAL_DIVIDENDS.path),
         (live_at, render_kra.live_odds_rows(race, live_at), ep.LIVE_ODDS_PATH),
     ):
-        for board in OddsBoard.boards_of(normalize(_body(rows), Context("kra", path, {}, at, race.race_id)).odds):
+        for board in normalize(_body(rows), Context("kra", path, {}, at, race.race_id)).odds:
             for i in range(0, len(board.prices), prices_per_message):
                 part = board.model_copy(update={"prices": board.prices[i : i + prices_per_message]})
                 yield race.race_id.encode(), part.model_dump_json().encode()

@@ -103,17 +103,17 @@ def test_kra_results_status_codes_and_finality():
 def test_kra_final_dividends_and_live_odds():
     race = WORLD.races("seoul", SATURDAY)[1]
     out = normalize(body(render_kra.final_dividend_rows(race)), ctx(ep.KRA_FINAL_DIVIDENDS.path))
-    assert len(out.odds) == len(race.final_odds())
-    got = {(o.pool, o.selection): o.odds for o in out.odds}
+    assert len(out.odds_records()) == len(race.final_odds())
+    got = {(o.pool, o.selection): o.odds for o in out.odds_records()}
     for (pool, sel), value in race.final_odds().items():
         assert got[(pool, "-".join(map(str, sel)))] == value  # string-typed rows included
-    assert all(o.is_final and o.time == datetime(2024, 12, 14, 14, 59, 59, tzinfo=UTC) for o in out.odds)
+    assert all(o.is_final and o.time == datetime(2024, 12, 14, 14, 59, 59, tzinfo=UTC) for o in out.odds_records())
     live_at = race.post_time
     live = normalize(
         body(render_kra.live_odds_rows(race, live_at)), c.Context("kra", ep.LIVE_ODDS_PATH, {}, live_at, race.race_id)
     )
-    assert {o.pool for o in live.odds} == {"WIN", "PLC", "QNL"}
-    assert all(not o.is_final and o.time == live_at and o.pool_total for o in live.odds)
+    assert {o.pool for o in live.odds_records()} == {"WIN", "PLC", "QNL"}
+    assert all(not o.is_final and o.time == live_at and o.pool_total for o in live.odds_records())
 
 
 def test_kspo_cycle_entries_results_and_odds():
@@ -132,7 +132,7 @@ def test_kspo_cycle_entries_results_and_odds():
     for race in (r for r in races if not r.cancelled):
         top = sorted((r for r in result.results if r.race_id == race.race_id), key=lambda r: r.finish_position)
         assert [r.entry_no for r in top] == race.finish_order[:3]
-        odds = {(o.pool, o.selection): o.odds for o in result.odds if o.race_id == race.race_id}
+        odds = {(o.pool, o.selection): o.odds for o in result.odds_records() if o.race_id == race.race_id}
         for pool in ("WIN", "EXA", "QNL", "TLA", "TRI"):
             (sel,) = race.winning()[pool]
             assert odds[(pool, "-".join(map(str, sel)))] == race.final_odds()[(pool, sel)]
@@ -214,7 +214,7 @@ def test_content_errors_by_stage():
 def test_records_serialize_with_schema_version_and_column_names():
     race = WORLD.races("seoul", SATURDAY)[0]
     out = normalize(body(render_kra.final_dividend_rows(race)[:1]), ctx(ep.KRA_FINAL_DIVIDENDS.path))
-    doc = orjson.loads(out.odds[0].model_dump_json())
+    doc = orjson.loads(out.odds_records()[0].model_dump_json())
     assert doc["schema_version"] == 2
     assert set(doc) == {
         "schema_version",

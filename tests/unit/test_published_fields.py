@@ -88,6 +88,12 @@ def test_the_simulator_renders_every_published_field(endpoint):
         assert not missing, f"{endpoint} rows lack {missing}"
 
 
+def records_by_topic(rows: list[dict], context) -> dict[str, list]:
+    """The records of a page by topic, odds as table rows (a board's prices carry the typed odds fields)."""
+    out = normalize(envelope.json_body(rows, 1, 1000, len(rows)), context)
+    return {**out.by_topic(), "odds": out.odds_records()}
+
+
 def lost_fields(rows: list[dict], out: dict[str, list], published: tuple[str, ...], typed: dict[str, str]) -> list:
     """The published fields that land nowhere: typed but always empty, or neither typed nor in some ``details``."""
     lost = []
@@ -113,17 +119,17 @@ def lost_fields(rows: list[dict], out: dict[str, list], published: tuple[str, ..
 @pytest.mark.parametrize("endpoint", sorted(set(PUBLISHED) - PENDING))
 def test_every_published_field_is_typed_or_kept(endpoint):
     rows, context = rendered(endpoint)
-    out = normalize(envelope.json_body(rows, 1, 1000, len(rows)), context).by_topic()
+    out = records_by_topic(rows, context)
     assert lost_fields(rows, out, PUBLISHED[endpoint], TYPED_FIELDS[endpoint]) == []
 
 
 def test_the_check_fails_on_a_dropped_field():
     """The check reports a field it is told nobody types (a typed field is not repeated in details)."""
     rows, context = rendered(ep.KRA_RACE_RESULT.path)
-    out = normalize(envelope.json_body(rows, 1, 1000, len(rows)), context).by_topic()
+    out = records_by_topic(rows, context)
     typed = dict(TYPED_FIELDS[ep.KRA_RACE_RESULT.path])
     del typed["wgHr"]
     assert lost_fields(rows, out, PUBLISHED[ep.KRA_RACE_RESULT.path], typed) == ["wgHr (neither typed nor in details)"]
     rows = [{**row, "newField": "x"} for row in rows]
-    out = normalize(envelope.json_body(rows, 1, 1000, len(rows)), context).by_topic()
+    out = records_by_topic(rows, context)
     assert all(r.details["newField"] == "x" for r in out["results"])  # a field nobody knows is kept, not dropped

@@ -305,7 +305,7 @@ def test_cycle_result_example_e():
         (7, 2, "김용남", "finished"),
         (5, 3, "최원재", "finished"),
     ]
-    assert sorted((o.pool, o.selection, o.odds) for o in out.odds) == [
+    assert sorted((o.pool, o.selection, o.odds) for o in out.odds_records()) == [
         ("EXA", "2-7", 9.4),
         ("PLC", "2", 1.2),
         ("PLC", "7", 2.1),
@@ -314,7 +314,7 @@ def test_cycle_result_example_e():
         ("TRI", "2-7-5", 20.5),
         ("WIN", "2", 2.5),
     ]
-    assert {(o.is_final, o.time) for o in out.odds} == {(True, datetime(2026, 1, 2, 14, 59, 59, tzinfo=UTC))}
+    assert {(o.is_final, o.time) for o in out.odds_records()} == {(True, datetime(2026, 1, 2, 14, 59, 59, tzinfo=UTC))}
 
 
 def test_cycle_entry_example_e():
@@ -393,7 +393,7 @@ def test_boat_result_example_f():
         (2, 2, "곽현성"),
         (6, 3, "김인혜"),
     ]
-    assert sorted((o.pool, o.selection, o.odds) for o in out.odds) == [
+    assert sorted((o.pool, o.selection, o.odds) for o in out.odds_records()) == [
         ("EXA", "1-2", 1.9),
         ("PLC", "1", 1.1),
         ("PLC", "2", 1.4),
@@ -426,7 +426,7 @@ def test_boat_payoff_example_f():
 def test_final_dividends_example_d():
     row = {"meet": "서울", "rcDate": "20190601", "rcNo": "1", "pool": "단승식", "chulNo": "7", "chulNo2": "0",
            "chulNo3": "0", "odds": "2.0"}  # fmt: skip
-    (odds,) = normalize(body([row]), ctx(ep.KRA_FINAL_DIVIDENDS.path)).odds
+    (odds,) = normalize(body([row]), ctx(ep.KRA_FINAL_DIVIDENDS.path)).odds_records()
     assert odds.model_dump(exclude={"schema_version"}) == {
         "race_id": "horse-seoul-1-20190601",
         "time": datetime(2019, 6, 1, 14, 59, 59, tzinfo=UTC),  # the closing snapshot: 23:59:59 Korean time

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas.records import OddsBoard, OddsRecord, odds_messages
+from schemas.records import OddsBoard, OddsRecord, board_messages
 
 AT = datetime(2024, 12, 14, 5, 0, tzinfo=UTC)
 
@@ -50,11 +50,10 @@ def test_a_board_needs_prices_and_valid_selections():
         )
 
 
-def test_the_fast_odds_messages_are_the_boards_json_byte_for_byte():
+def test_board_messages_are_keyed_by_race_and_carry_the_boards_json():
     rows = [
         row("horse-seoul-1-20241214", "WIN", "3", 2.5),
         row("horse-seoul-1-20241214", "QNL", "3-7", 12.25),
-        row("horse-seoul-2-20241214", "TRI", "1-2-3", 1234.5, final=True),
         OddsRecord(
             race_id="cycle-gwangmyeong-4-20241214",
             time=datetime(2024, 12, 14, 5, 0, 30, 250000, tzinfo=UTC),
@@ -67,6 +66,35 @@ def test_the_fast_odds_messages_are_the_boards_json_byte_for_byte():
             source="kspo",
         ),
     ]
-    fast = odds_messages(rows)
-    slow = [(b.race_id, b.model_dump_json().encode()) for b in OddsBoard.boards_of(rows)]
-    assert fast == slow
+    assert board_messages(OddsBoard.boards_of(rows)) == [
+        (
+            "horse-seoul-1-20241214",
+            b'{"schema_version":2,"race_id":"horse-seoul-1-20241214","time":"2024-12-14T05:00:00Z","is_final":false,'
+            b'"source":"kra","prices":[{"pool":"WIN","selection":"3","odds":2.5,"pool_total":null,'
+            b'"popularity_rank":null},{"pool":"QNL","selection":"3-7","odds":12.25,"pool_total":null,'
+            b'"popularity_rank":null}]}',
+        ),
+        (
+            "cycle-gwangmyeong-4-20241214",
+            b'{"schema_version":2,"race_id":"cycle-gwangmyeong-4-20241214","time":"2024-12-14T05:00:30.250000Z",'
+            b'"is_final":false,"source":"kspo","prices":[{"pool":"EXA","selection":"4-1","odds":7.0,'
+            b'"pool_total":1200000,"popularity_rank":3}]}',
+        ),
+    ]
+
+
+def test_a_price_without_pool_total_or_rank_reads_as_none():
+    board = OddsBoard.model_validate_json(
+        b'{"race_id":"horse-seoul-1-20241214","time":"2024-12-14T05:00:00Z","is_final":true,"source":"kra",'
+        b'"prices":[{"pool":"WIN","selection":"3","odds":2.5}]}'
+    )
+    (record,) = board.records()
+    assert (record.pool_total, record.popularity_rank, record.odds) == (None, None, 2.5)
+
+
+def test_a_price_with_a_field_no_board_has_is_refused():
+    with pytest.raises(ValidationError, match="extra"):
+        OddsBoard.model_validate_json(
+            b'{"race_id":"horse-seoul-1-20241214","time":"2024-12-14T05:00:00Z","is_final":true,"source":"kra",'
+            b'"prices":[{"pool":"WIN","selection":"3","odds":2.5,"bookmaker":"x"}]}'
+        )

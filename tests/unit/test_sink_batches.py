@@ -71,7 +71,7 @@ def test_odds_rows_follow_the_column_order():
     }
     assert (row.table, row.source) == ("odds_snapshots", "event")
     price = board.prices[0]
-    record = OddsRecord(race_id=board.race_id, time=T0, is_final=False, source="kra", **price.model_dump())
+    record = OddsRecord(race_id=board.race_id, time=T0, is_final=False, source="kra", **price)
     assert rows_of_record(record, source="event") == [row]  # one price on its own (a reprocess) makes the same row
 
 
