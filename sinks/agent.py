@@ -12,6 +12,7 @@ that are not JSON, do not fit their model (:mod:`schemas.records`) or are reject
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import date, timedelta
@@ -35,9 +36,10 @@ from sinks.audit import RULE_NAMES, audit, counts
 from sinks.errors import RacerNotOnCard
 from sinks.landings import Landings, Unstored
 from sinks.ranks import UnmatchedRank
-from sinks.writer import Row, TimescaleWriter, rows_of_message
+from sinks.writer import Row, TimescaleWriter, WriteResult, rows_of_message
 
 log = logging.getLogger(__name__)
+YIELD_EVERY_ROWS = 1000  # about a millisecond of reading: the database waits no longer for the next statement
 KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
 
 
@@ -104,27 +106,44 @@ class SinkApp:
         """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters.
 
         Messages are turned into rows as the transactions fill, so a large batch (a backlog of big odds boards)
-        never holds more than one transaction's rows; a message's rows are not split (a transaction holds more than
-        ``batch_size`` rows only when one message alone has more).
+        never holds more than two transactions' rows; a message's rows are not split (a transaction holds more than
+        ``batch_size`` rows only when one message alone has more). The next transaction's messages are read while
+        the database works on the previous one (one transaction at a time, in order: the next starts once the
+        previous committed); the batch counts as written when the last one committed.
         """
         s = self.settings.sink
         rows: list[Row] = []
         dead: list[Outgoing] = []
         rejected: list[tuple[Row, Exception]] = []
         stored: set[tuple[str, str]] = set()
-        for event in chunk:
-            try:
-                more = self.rows_of(event)
-            except (ValueError, KeyError) as exc:
-                dead.append(self._dead_letter(event, exc))
-                continue
-            pair = self._source_kind(event, more) if more else None
-            if pair is not None:
-                stored.add(pair)
-            if rows and len(rows) + len(more) > s.batch_size:
-                rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
-                rows = []
-            rows += more
+        writing: asyncio.Task[WriteResult] | None = None
+        read = 0  # rows read since the transaction in flight last had a turn
+        try:
+            for event in chunk:
+                if writing is not None and read >= YIELD_EVERY_ROWS:
+                    await asyncio.sleep(0)  # the transaction in flight takes its next step
+                    read = 0
+                try:
+                    more = self.rows_of(event)
+                except (ValueError, KeyError) as exc:
+                    dead.append(self._dead_letter(event, exc))
+                    continue
+                pair = self._source_kind(event, more) if more else None
+                if pair is not None:
+                    stored.add(pair)
+                if rows and len(rows) + len(more) > s.batch_size:
+                    if writing is not None:
+                        rejected += (await writing).rejected
+                    writing = asyncio.ensure_future(self.writer.write_until_done(rows, s.retry_max_delay_s))
+                    rows = []
+                rows += more
+                read += len(more)
+        except BaseException:
+            if writing is not None:  # not left running on its own: the batch is redelivered, the writes repeat
+                writing.cancel()
+            raise
+        if writing is not None:
+            rejected += (await writing).rejected
         if rows:
             rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
         # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
