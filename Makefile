@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint format typecheck test-unit test-integration test stack-up stack-down migrate demo \
-	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive bench-reprocess bench-loss-window
+	simulator bench-client bench-processors bench-sink bench-e2e bench-scale-data bench-queries bench-archive bench-reprocess bench-loss-window \
+	bench-peers
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -79,3 +80,6 @@ bench-reprocess: stack-up  ## racelab reprocess over a simulated year through th
 
 bench-loss-window: stack-up  ## what a restart of the memory-only local broker loses from the archive
 	$(BIN)/python -m benchmarks.archive_loss_window
+
+bench-peers: stack-up  ## racelab vs Quix Streams and bare aiokafka+asyncpg peers draining the same odds backlog
+	$(BIN)/python -m benchmarks.versus_peers
