@@ -99,7 +99,7 @@ class OddsRecord(_Record):
     time: AwareDatetime
     pool: Pool
     selection: str = Field(pattern=SELECTION_PATTERN)
-    odds: float = Field(ge=0)
+    odds: float = Field(ge=0, allow_inf_nan=False)
     is_final: bool
     pool_total: int | None = None
     popularity_rank: int | None = None
@@ -116,7 +116,7 @@ class OddsPrice(TypedDict):
 
     pool: Pool
     selection: Annotated[str, Field(pattern=SELECTION_PATTERN)]
-    odds: Annotated[float, Field(ge=0)]
+    odds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     pool_total: NotRequired[int | None]
     popularity_rank: NotRequired[int | None]
 

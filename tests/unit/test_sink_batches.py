@@ -75,6 +75,18 @@ def test_odds_rows_follow_the_column_order():
     assert rows_of_record(record, source="event") == [row]  # one price on its own (a reprocess) makes the same row
 
 
+def test_an_odds_board_with_a_price_that_cannot_be_is_refused():
+    value = (
+        b'{"schema_version":1,"race_id":"horse-seoul-3-20241214","time":"2024-12-14T05:00:00Z","is_final":true,'
+        b'"source":"kra","prices":[{"pool":"WIN","selection":"7","odds":2.7},{"pool":"QNL","selection":"3-7","odds":9}]}'
+    )
+    assert [row.values[4] for row in rows_of_message("odds", value)] == [2.7, 9.0]
+    bad = {b'"odds":-1': "greater than or equal to 0", b'"odds":1e400': "finite", b'"odds":NaN': "finite"}
+    for odds, problem in bad.items():  # 1e400 reads as infinity; neither it nor NaN is a price
+        with pytest.raises(ValueError, match=problem):
+            rows_of_message("odds", value.replace(b'"odds":2.7', odds))
+
+
 def test_a_message_is_validated_against_its_model():
     value = (
         b'{"schema_version":1,"race_id":"horse-seoul-3-20241214","entry_no":7,"status":"finished",'
