@@ -188,6 +188,11 @@ class SinkSettings(_Group):
     batch_within_s: float = Field(
         default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
     )
+    lanes: int = Field(
+        default=2,
+        ge=1,
+        description="transactions written at once, each on a connection of its own; a partition keeps to one lane",
+    )
     retry_max_delay_s: float = Field(default=10.0, gt=0, description="longest wait between retries in an outage")
     audit_interval_s: float = Field(
         default=600.0, ge=0, description="how often the data-quality rules run (racelab_audit_violations); 0 = never"

@@ -35,8 +35,9 @@ from schemas.topics import KINDS, NORMALIZED_NAME, Kind, TopicCatalogue
 from sinks.audit import RULE_NAMES, audit, counts
 from sinks.errors import RacerNotOnCard
 from sinks.landings import Landings, Unstored
+from sinks.lanes import Lane
 from sinks.ranks import UnmatchedRank
-from sinks.writer import Row, TimescaleWriter, WriteResult, rows_of_message
+from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
 YIELD_EVERY_ROWS = 1000  # about a millisecond of reading: the database waits no longer for the next statement
@@ -105,47 +106,22 @@ class SinkApp:
     async def write(self, chunk: list[Any]) -> None:
         """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters.
 
-        Messages are turned into rows as the transactions fill, so a large batch (a backlog of big odds boards)
-        never holds more than two transactions' rows; a message's rows are not split (a transaction holds more than
-        ``batch_size`` rows only when one message alone has more). The next transaction's messages are read while
-        the database works on the previous one (one transaction at a time, in order: the next starts once the
-        previous committed); the batch counts as written when the last one committed.
+        The messages of a partition always go to the same of ``sink.lanes`` lanes (``partition % lanes``); the lanes
+        run at the same time, each reading its messages and writing their rows in transactions that commit one after
+        the other, in order, on a connection of its own (:meth:`_write_lane`). The batch counts as written when every
+        lane's last transaction committed.
         """
         s = self.settings.sink
-        rows: list[Row] = []
         dead: list[Outgoing] = []
         rejected: list[tuple[Row, Exception]] = []
         stored: set[tuple[str, str]] = set()
-        writing: asyncio.Task[WriteResult] | None = None
-        read = 0  # rows read since the transaction in flight last had a turn
-        try:
-            for event in chunk:
-                if writing is not None and read >= YIELD_EVERY_ROWS:
-                    await asyncio.sleep(0)  # the transaction in flight takes its next step
-                    read = 0
-                try:
-                    more = self.rows_of(event)
-                except (ValueError, KeyError) as exc:
-                    dead.append(self._dead_letter(event, exc))
-                    continue
-                pair = self._source_kind(event, more) if more else None
-                if pair is not None:
-                    stored.add(pair)
-                if rows and len(rows) + len(more) > s.batch_size:
-                    if writing is not None:
-                        rejected += (await writing).rejected
-                    writing = asyncio.ensure_future(self.writer.write_until_done(rows, s.retry_max_delay_s))
-                    rows = []
-                rows += more
-                read += len(more)
-        except BaseException:
-            if writing is not None:  # not left running on its own: the batch is redelivered, the writes repeat
-                writing.cancel()
-            raise
-        if writing is not None:
-            rejected += (await writing).rejected
-        if rows:
-            rejected += (await self.writer.write_until_done(rows, s.retry_max_delay_s)).rejected
+        by_lane: list[list[Any]] = [[] for _ in range(s.lanes)]
+        for event in chunk:
+            by_lane[event.message.partition % s.lanes].append(event)
+        async with asyncio.TaskGroup() as lanes:  # a lane that fails stops the others (the batch comes again)
+            for events in by_lane:
+                if events:
+                    lanes.create_task(self._write_lane(events, dead, rejected, stored))
         # One dead letter per message, however many of its rows (an odds board's prices) were rejected.
         first_error = {id(row.source): (row.source, exc) for row, exc in reversed(rejected)}
         dead += [self._dead_letter(event, exc) for event, exc in first_error.values()]
@@ -161,6 +137,42 @@ class SinkApp:
         # same ranks again (at least once, never lost).
         await self.writer.mark_reported(unmatched)
         await self._landed(stored)
+
+    async def _write_lane(
+        self, events: list[Any], dead: list[Outgoing], rejected: list[tuple[Row, Exception]], stored: set[Any]
+    ) -> None:
+        """Write the messages of one lane in transactions of at most ``batch_size`` rows (:class:`sinks.lanes.Lane`).
+
+        Messages are turned into rows as the transactions fill, so a large batch (a backlog of big odds boards)
+        never holds more than two transactions' rows per lane; a message's rows are not split (a transaction holds
+        more than ``batch_size`` rows only when one message alone has more). The next transaction's messages are read
+        while the database works on the previous one.
+        """
+        s = self.settings.sink
+        lane = Lane(self.writer, s.retry_max_delay_s)
+        read = 0  # rows read since the other lanes and the transaction in flight last had a turn
+        try:
+            for event in events:
+                if read >= YIELD_EVERY_ROWS:
+                    await asyncio.sleep(0)
+                    read = 0
+                try:
+                    more = self.rows_of(event)
+                except (ValueError, KeyError) as exc:
+                    dead.append(self._dead_letter(event, exc))
+                    continue
+                pair = self._source_kind(event, more) if more else None
+                if pair is not None:
+                    stored.add(pair)
+                if lane.rows and len(lane.rows) + len(more) > s.batch_size:
+                    rejected += await lane.flush()
+                lane.rows += more
+                read += len(more)
+            rejected += await lane.flush()
+            rejected += await lane.drain()
+        except BaseException:
+            lane.cancel()  # not left running on its own: the batch is redelivered, the writes repeat
+            raise
 
     @staticmethod
     def _source_kind(event: Any, rows: list[Row]) -> tuple[str, str] | None:
