@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.records import OddsBoard, OddsRecord, board_messages
@@ -98,3 +100,33 @@ def test_a_price_with_a_field_no_board_has_is_refused():
             b'{"race_id":"horse-seoul-1-20241214","time":"2024-12-14T05:00:00Z","is_final":true,"source":"kra",'
             b'"prices":[{"pool":"WIN","selection":"3","odds":2.5,"bookmaker":"x"}]}'
         )
+
+
+_PRICES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "pool": st.sampled_from(["WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI"]),
+            "selection": st.from_regex(r"\A[0-9]{1,2}(-[0-9]{1,2}){0,2}\Z"),
+            "odds": st.floats(min_value=0, allow_infinity=False, allow_nan=False),
+        },
+        optional={
+            "pool_total": st.none() | st.integers(-(2**63), 2**63 - 1),
+            "popularity_rank": st.none() | st.integers(-(2**15), 2**15),
+        },
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=9)), timezone(timedelta(minutes=-90))])),
+    final=st.booleans(),
+    source=st.sampled_from(["kra", "kspo"]),
+    prices=_PRICES,
+)
+def test_a_board_message_is_the_bytes_of_model_dump_json(at, final, source, prices):
+    board = OddsBoard(race_id="boat-misari-12-20241214", time=at, is_final=final, source=source, prices=prices)
+    ((race, value),) = board_messages([board])
+    assert (race, value) == (board.race_id, board.model_dump_json().encode())
