@@ -229,8 +229,8 @@ async def test_reprocess_corrects_odds_and_their_day_rollup(
 
     def changed_normalizer(rows: Any, ctx: Any) -> Any:  # the win price of runner 1 of race 1 read 10.0 higher
         out = original(rows, ctx)
-        for board in out["odds"]:
-            for price in board["prices"] if board["race_id"].startswith("horse-seoul-1-") else []:
+        for board in out["odds"]:  # OddsBoard models; their prices are plain mappings
+            for price in board.prices if board.race_id.startswith("horse-seoul-1-") else []:
                 if price["pool"] == "WIN" and price["selection"] == "1":
                     price["odds"] += 10.0
         return out
