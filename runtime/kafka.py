@@ -50,7 +50,8 @@ forbid_auto_create()  # every process that talks to the broker imports this modu
 
 
 def durable_producer(settings: BrokerSettings, role: str, **overrides: Any) -> AIOKafkaProducer:
-    """The producer every part of the pipeline uses: acks=all, idempotent where the broker allows it.
+    """The producer every part of the pipeline uses: acks=all, idempotent where the broker allows it, batches
+    compressed as ``settings.compression`` says.
 
     Create it inside the running event loop (aiokafka requires one).
     """
@@ -60,6 +61,7 @@ def durable_producer(settings: BrokerSettings, role: str, **overrides: Any) -> A
         "acks": "all",
         "enable_idempotence": settings.idempotence,
         "linger_ms": 5,
+        "compression_type": None if settings.compression == "none" else settings.compression,
         "max_request_size": MAX_MESSAGE_BYTES,
         "request_timeout_ms": settings.request_timeout_ms,
     }

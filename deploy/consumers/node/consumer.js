@@ -15,7 +15,8 @@
 
 const fs = require("node:fs");
 const { parseArgs } = require("node:util");
-const { Kafka, logLevel } = require("kafkajs");
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require("kafkajs");
+const { compressFrame, decompressFrame } = require("lz4-napi");
 const Ajv2020 = require("ajv/dist/2020");
 const addFormats = require("ajv-formats");
 
@@ -86,6 +87,13 @@ function check(validate, value) {
   if (validate(record)) return [];
   return validate.errors.map((e) => `${e.instancePath || "/"} ${e.message}`);
 }
+
+// The pipeline compresses its topics with LZ4 (RACELAB_BROKER__COMPRESSION); kafkajs reads gzip on its own and other
+// codecs once registered. Kafka's LZ4 is the LZ4 frame format.
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  compress: (encoder) => compressFrame(encoder.buffer),
+  decompress: (buffer) => decompressFrame(buffer),
+});
 
 // kafkajs logs to stdout by default; the JSON lines own stdout, so its warnings and errors go to stderr.
 const stderrLog = () => ({ namespace, level, log }) => {
