@@ -177,7 +177,7 @@ class ProcessorSettings(_Group):
 
     batch_size: int = Field(default=500, ge=1, description="raw messages per batch (size trigger)")
     batch_within_s: float = Field(
-        default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
+        default=0.05, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
     )
     dlq_max_ratio: float = Field(default=0.5, gt=0, le=1, description="breaker: DLQ share of the window")
     dlq_window: int = Field(default=200, ge=1)
@@ -189,7 +189,7 @@ class SinkSettings(_Group):
 
     batch_size: int = Field(default=5000, ge=1, description="records per batch (size trigger)")
     batch_within_s: float = Field(
-        default=0.1, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
+        default=0.05, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
     )
     lanes: int = Field(
         default=2,
