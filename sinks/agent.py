@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import faust
 
-from runtime.db import connect
+from runtime.db import LazyPool, connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
 from runtime.ops import Check
@@ -58,7 +58,11 @@ class SinkApp:
         self.metrics = sink_metrics()
         self.writer = TimescaleWriter(settings.database, self.metrics)
         self.output = OutputProducer(settings.broker)
-        self.landings = Landings(self.writer.pool, settings.database)
+        # Landings and the health measurement on a small pool of their own: a new writer connection prepares its
+        # staging tables from the tables' definitions and so waits for any lock on them, and with every writer
+        # connection busy or waiting, the measurement must still answer.
+        measure = settings.database.model_copy(update={"pool_min_size": 1, "pool_max_size": 2})
+        self.landings = Landings(LazyPool(measure), measure)
         self.unstored: list[Unstored] = []
         self.unstored_at = time.time()
         self._started = False
@@ -79,7 +83,8 @@ class SinkApp:
 
     async def _close(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self._stopping = True  # the measuring timer runs until the end: it must not reach for a closing pool
-        await self.writer.stop()  # its pool may be open without a batch written (the landings' measurements)
+        await self.writer.stop()
+        await self.landings.close()
         if self._started:
             await self.output.stop()
             self._started = False

@@ -58,7 +58,7 @@ class Unstored:
 
 
 class Landings:
-    """Writes ``landings`` and measures what waits, over the pool it is given (the sink writer's)."""
+    """Writes ``landings`` and measures what waits, over the pool it is given (closed by :meth:`close`)."""
 
     def __init__(self, pool: LazyPool, settings: DatabaseSettings) -> None:
         self.settings = settings
@@ -75,6 +75,9 @@ class Landings:
 
     async def unstored(self) -> list[Unstored]:
         return await unstored(await self._pool.get(), self.settings)
+
+    async def close(self) -> None:
+        await self._pool.close()
 
 
 async def unstored(pool: asyncpg.Pool, settings: DatabaseSettings) -> list[Unstored]:
