@@ -52,12 +52,17 @@ def race_id(race_type: str, track: str, race_no: int, day: date) -> str:
     return f"{race_type}-{track}-{race_no}-{day:%Y%m%d}"
 
 
+def well_formed(text: str) -> bool:
+    """Whether ``text`` has the form of a race id (:data:`schemas.records.RACE_ID_PATTERN`, the models' check)."""
+    return _RACE_ID.fullmatch(text) is not None
+
+
 def parse(text: str) -> RaceKey:
     """The parts of a well-formed race id with a calendar date; ``ValueError`` otherwise.
 
     Messages name the expected format, never the input (it may be anything a client sent).
     """
-    if not _RACE_ID.fullmatch(text):
+    if not well_formed(text):
         raise ValueError(f"not a race id: expected {FORMAT}")
     race_type, rest = text.split("-", 1)
     track, race_no, ymd = rest.rsplit("-", 2)

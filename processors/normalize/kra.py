@@ -34,7 +34,7 @@ from processors.normalize.common import (
     ymd,
 )
 from schemas import endpoints as ep
-from schemas.race_ids import race_id
+from schemas.race_ids import race_id, well_formed
 from schemas.records import RACE_ID_PATTERN, SCHEMA_VERSION, SELECTION_PATTERN, OddsBoard
 from schemas.timezones import kst_moment
 
@@ -460,7 +460,6 @@ _SELECTIONS: dict[tuple[str, int, int, int], str] = {}
 _SELECTIONS_MAX = 100_000
 _INF = float("inf")
 _SELECTION = re.compile(SELECTION_PATTERN)
-_RACE_ID_TEXT = re.compile(RACE_ID_PATTERN)
 
 
 def _selection(pool: str, row: Row) -> str:
@@ -544,7 +543,7 @@ def _board(
     )
     board = boards.get(key)
     if board is None:
-        if not _RACE_ID_TEXT.fullmatch(key[0]):
+        if not well_formed(key[0]):
             raise ValidationFailed(f"invalid odds field: race_id {key[0][:60]!r} does not match {RACE_ID_PATTERN}")
         if key[1].utcoffset() is None:
             raise ValidationFailed("invalid odds field: time has no time zone")

@@ -67,6 +67,13 @@ def test_a_board_built_from_checked_values_is_what_the_model_makes_of_them(rows,
         assert board_messages([board]) == [(board.race_id, validated.model_dump_json().encode())]  # types included
 
 
+def _model_refuses(**change: Any) -> None:
+    """The model refuses a board of one price with ``change`` made to it."""
+    board = {"race_id": "horse-seoul-3-20241214", "time": FETCHED, "is_final": True, "source": "kra"}
+    with pytest.raises(ValidationError):
+        OddsBoard(**(board | {"prices": [{"pool": "WIN", "selection": "3", "odds": 2.0}]} | change))
+
+
 @pytest.mark.parametrize(
     ("change", "price", "problem"),
     [
@@ -78,37 +85,16 @@ def test_a_board_built_from_checked_values_is_what_the_model_makes_of_them(rows,
     ],
 )
 def test_what_the_model_refuses_is_refused(change, price, problem):
-    with pytest.raises(ValidationError):
-        OddsBoard(
-            race_id="horse-seoul-3-20241214",
-            time=FETCHED,
-            is_final=True,
-            source="kra",
-            prices=[{"pool": "QNL", **price}],
-        )
+    _model_refuses(prices=[{"pool": "QNL", **price}])
     with pytest.raises(ValidationFailed, match=problem):
         _normalize([{**ROW, "odds": 2.0} | change])
 
 
 def test_a_race_number_or_a_fetch_time_the_model_refuses_is_refused():
-    with pytest.raises(ValidationError):
-        OddsBoard(
-            race_id="horse-seoul-100-20241214",
-            time=FETCHED,
-            is_final=True,
-            source="kra",
-            prices=[{"pool": "WIN", "selection": "3", "odds": 2.0}],
-        )
+    _model_refuses(race_id="horse-seoul-100-20241214")
     with pytest.raises(ValidationFailed, match="race_id"):
         _normalize([{**ROW, "odds": 2.0, "rcNo": 100}])
-    with pytest.raises(ValidationError):
-        OddsBoard(
-            race_id="horse-seoul-3-20241214",
-            time=NAIVE,
-            is_final=False,
-            source="kra",
-            prices=[{"pool": "WIN", "selection": "3", "odds": 2.0}],
-        )
+    _model_refuses(time=NAIVE, is_final=False)
     with pytest.raises(ValidationFailed, match="time zone"):
         _normalize([{**ROW, "odds": 2.0}], live=True, fetched=NAIVE)
 
