@@ -9,6 +9,8 @@ from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
+import aiokafka.codec
+import aiokafka.record.default_records
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
@@ -49,12 +51,32 @@ def forbid_auto_create() -> None:
 forbid_auto_create()  # every process that talks to the broker imports this module
 
 
+def use_lz4_level(level: int) -> None:
+    """Make every aiokafka producer of this process compress LZ4 batches at ``level``.
+
+    aiokafka has no option for it and compresses at level 9, LZ4's high-compression mode: on the odds topic's
+    batches about 95 MB/s against 1,650 MB/s at level 1, for 8.0 against 6.7 times smaller (measured). The frame
+    format is the same at every level, so every consumer reads either.
+    """
+
+    def encode(payload: Any) -> bytes:
+        compressed: bytes = aiokafka.codec.lz4_encode(payload, level=level)
+        return compressed
+
+    aiokafka.record.default_records.lz4_encode = encode  # the pure-Python record builder
+    with contextlib.suppress(ImportError):  # and the compiled one, when aiokafka has its extensions
+        import aiokafka.record._crecords.default_records as compiled
+
+        compiled.lz4_encode = encode
+
+
 def durable_producer(settings: BrokerSettings, role: str, **overrides: Any) -> AIOKafkaProducer:
     """The producer every part of the pipeline uses: acks=all, idempotent where the broker allows it, batches
-    compressed as ``settings.compression`` says.
+    compressed as ``settings.compression`` says (LZ4 at ``settings.lz4_level``).
 
     Create it inside the running event loop (aiokafka requires one).
     """
+    use_lz4_level(settings.lz4_level)
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": f"{settings.client_id}-{role}",
