@@ -157,12 +157,43 @@ def insert_staged_sql(table: str) -> str:
     return f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {staging_table(table)}"
 
 
+ODDS_BOARD_COLUMNS = ("time", "race_id", "is_final", "source")  # one value per board: staged once per board
+ODDS_PRICE_COLUMNS = tuple(col for col in COLUMNS["odds_snapshots"] if col not in ODDS_BOARD_COLUMNS)
+ODDS_STAGES = ("stage_odds_boards", "stage_odds_prices")  # COPYed into; ``stage_odds_snapshots`` joins them
+
+
 def create_staging_sql(table: str) -> str:
-    """The session temp table of a table, emptied at every commit."""
+    """The session temp table of a table, emptied at every commit.
+
+    Odds snapshots are staged as two tables, a board's values (numbered ``board``) and its prices, and read through
+    a view of their join with the table's columns, ``stage_odds_snapshots``: a snapshot's time is then encoded once a
+    board instead of once a price (asyncpg's ``timestamptz`` encoding cost 1.3 us of the COPY's 1.5 us a row).
+    The two tables are analyzed while empty: the planner then sizes them by their pages when a statement reads the
+    view and hashes the few boards (never analyzed, a table is taken for ten pages at least, and the join was a
+    merge join sorting every price: 0.5 us a row more).
+    """
+    if table != "odds_snapshots":
+        return (
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging_table(table)} (LIKE {table} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+    boards, prices = ODDS_STAGES
+    board_cols, price_cols = ", ".join(ODDS_BOARD_COLUMNS), ", ".join(ODDS_PRICE_COLUMNS)
+    view_cols = ", ".join(f"b.{c}" if c in ODDS_BOARD_COLUMNS else f"p.{c}" for c in COLUMNS[table])
     return (
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging_table(table)} (LIKE {table} INCLUDING DEFAULTS) "
-        "ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {boards} ON COMMIT DELETE ROWS AS "
+        f"SELECT 0 AS board, {board_cols} FROM {table} WITH NO DATA; "
+        f"CREATE TEMP TABLE IF NOT EXISTS {prices} ON COMMIT DELETE ROWS AS "
+        f"SELECT 0 AS board, {price_cols} FROM {table} WITH NO DATA; "
+        f"CREATE OR REPLACE TEMP VIEW {staging_table(table)} AS "
+        f"SELECT {view_cols} FROM {prices} AS p JOIN {boards} AS b USING (board); "
+        f"ANALYZE {boards}; ANALYZE {prices}"
     )
+
+
+def truncate_staging_sql(table: str) -> str:
+    """Empty a table's staging table(s) within a transaction."""
+    return f"TRUNCATE {', '.join(ODDS_STAGES) if table == 'odds_snapshots' else staging_table(table)}"
 
 
 PLACEHOLDERS_SQL = """

@@ -5,7 +5,8 @@ fastest way in is a COPY straight into the hypertable; with it (the Apache build
 plain ``INSERT ... SELECT`` from there and the rollup grouped from there too, on the server (about 1.5 times the
 rows/s of shipping the batch's columns a second time for the rollup; measured). Either way the insert runs in a
 savepoint: a redelivered or replayed snapshot fails it on the unique key, the savepoint is rolled back and
-``INSERT ... ON CONFLICT DO NOTHING`` inserts the others (and rolls up exactly those).
+``INSERT ... ON CONFLICT DO NOTHING`` inserts the others (and rolls up exactly those). The staging table is two,
+boards and their prices, read through a view (:func:`sinks.merge.create_staging_sql`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncpg
 
 from sinks import rollup
 from sinks.errors import RowEncodingError
-from sinks.merge import insert_staged_sql, merge_sql, staging_table
+from sinks.merge import ODDS_BOARD_COLUMNS, ODDS_PRICE_COLUMNS, ODDS_STAGES, insert_staged_sql, merge_sql, staging_table
 from sinks.tables import COLUMNS
 
 TABLE = "odds_snapshots"
@@ -27,11 +28,37 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 async def copy_rows(conn: Connection, table: str, records: list[tuple[Any, ...]], *, staged: bool = False) -> None:
     """Binary COPY of rows into a table (or its staging table); a value its column cannot hold is bad data."""
-    target = staging_table(table) if staged else table
     try:
+        if staged and table == TABLE:
+            boards, prices = split_boards(records)
+            await conn.copy_records_to_table(ODDS_STAGES[0], records=boards, columns=("board", *ODDS_BOARD_COLUMNS))
+            await conn.copy_records_to_table(ODDS_STAGES[1], records=prices, columns=("board", *ODDS_PRICE_COLUMNS))
+            return
+        target = staging_table(table) if staged else table
         await conn.copy_records_to_table(target, records=records, columns=COLUMNS[table])
     except (TypeError, ValueError, OverflowError) as exc:
         raise RowEncodingError(f"{exc.__class__.__name__}: {exc}") from exc
+
+
+def split_boards(records: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Odds rows (``COLUMNS["odds_snapshots"]`` order) as numbered boards (``board`` + :data:`ODDS_BOARD_COLUMNS`)
+    and prices (``board`` + :data:`ODDS_PRICE_COLUMNS`), for the two odds staging tables.
+
+    A board's rows come one after the other and share its value objects, so a row whose board values are not the
+    very objects of the row before starts a new board; equal boards numbered twice join to the same rows. (Written
+    out: the sink's hot path; a unit test holds it to the columns.)
+    """
+    boards: list[tuple[Any, ...]] = []
+    prices: list[tuple[Any, ...]] = []
+    board = -1
+    last_at = last_race = last_final = last_source = None
+    for at, race_id, pool, selection, odds, final, pool_total, rank, source in records:
+        if at is not last_at or race_id is not last_race or final is not last_final or source is not last_source:
+            board += 1
+            boards.append((board, at, race_id, final, source))
+            last_at, last_race, last_final, last_source = at, race_id, final, source
+        prices.append((board, pool, selection, odds, pool_total, rank))
+    return boards, prices
 
 
 async def _copy_new(conn: Connection, records: list[tuple[Any, ...]]) -> bool:

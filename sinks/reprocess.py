@@ -43,7 +43,7 @@ from sinks.merge import (
     correct_odds_sql,
     insert_staged_sql,
     merge_sql,
-    staging_table,
+    truncate_staging_sql,
 )
 from sinks.odds_write import copy_rows
 from sinks.ranks import UnmatchedRank
@@ -462,7 +462,7 @@ class ReprocessStore:
         batches = [records] if table == ODDS else rounds(table, records)
         for n, batch in enumerate(batches):
             if n:
-                await conn.execute(f"TRUNCATE {staging_table(table)}")
+                await conn.execute(truncate_staging_sql(table))
             await copy_rows(conn, table, batch, staged=True)
             await conn.execute(BY_KEY)
             if table == ODDS:
