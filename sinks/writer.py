@@ -59,7 +59,12 @@ def grouped(rows: Sequence[Row]) -> tuple[dict[str, list[tuple[Any, ...]]], list
     for row in rows:
         by_table.setdefault(row.table, []).append(row.values)
     referenced = sorted(
-        {row.values[RACE_ID_INDEX[row.table]] for row in rows if row.table != "races" and row.table in RACE_ID_INDEX}
+        {
+            values[at]
+            for table, values_of in by_table.items()
+            if table != "races" and (at := RACE_ID_INDEX.get(table)) is not None
+            for values in values_of
+        }
     )
     return by_table, placeholder_arrays(referenced) if referenced else None
 
