@@ -37,6 +37,7 @@ from sinks.errors import RacerNotOnCard
 from sinks.landings import Landings, Unstored
 from sinks.lanes import Lane
 from sinks.ranks import UnmatchedRank
+from sinks.rows import row_count
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,11 @@ class SinkApp:
                 pair = self._source_kind(event, more) if more else None
                 if pair is not None:
                     stored.add(pair)
-                if lane.rows and len(lane.rows) + len(more) > s.batch_size:
+                size = row_count(more)
+                if lane.rows and lane.size + size > s.batch_size:
                     rejected += await lane.flush()
-                lane.rows += more
-                read += len(more)
+                lane.add(more, size)
+                read += size
             rejected += await lane.flush()
             rejected += await lane.drain()
         except BaseException:

@@ -4,7 +4,8 @@
 written per table) and reads what an error means from :func:`runtime.pgerrors.classify`:
 
 - bad data (a check, a foreign key, a value its column cannot hold): the batch is bisected, each half in its own
-  transaction, until the rejected rows are alone; they are handed back (for the DLQ) while the rest lands;
+  transaction, until the rejected rows are alone (an odds board alone is bisected by its prices); they are handed
+  back (for the DLQ) while the rest lands;
 - an outage: :meth:`BatchWriter.write` raises :class:`~schemas.errors.DatabaseUnavailable`;
   :meth:`BatchWriter.write_until_done` waits with backoff and tries the whole batch again until the database is
   back, never dropping it;
@@ -26,7 +27,7 @@ from runtime.metrics import SinkMetrics
 from runtime.pgerrors import classify
 from schemas.errors import DatabaseError, DatabaseUnavailable
 from sinks.errors import RowEncodingError
-from sinks.rows import Row
+from sinks.rows import Row, price_rows, row_count
 
 log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Row]], Awaitable[dict[str, int]]]
@@ -96,8 +97,11 @@ class BatchWriter:
 
     async def _bisect(self, rows: list[Row], exc: Exception, result: WriteResult) -> None:
         if len(rows) == 1:
-            result.rejected.append((rows[0], exc))
-            return
+            prices = price_rows(rows[0])
+            if len(prices) == 1:
+                result.rejected.append((rows[0], exc))
+                return
+            rows = prices  # an odds board alone: its prices are bisected, the good ones land
         middle = len(rows) // 2
         await self._write(rows[:middle], result)
         await self._write(rows[middle:], result)
@@ -119,7 +123,7 @@ class BatchWriter:
                 log.warning(
                     "%s; batch of %d rows kept, retry %d in %.1fs (waiting %.0fs so far)",
                     exc,
-                    len(rows),
+                    row_count(rows),
                     retries,
                     delay,
                     time.monotonic() - started,
@@ -130,13 +134,15 @@ class BatchWriter:
             result.retries = retries
             self._observe(rows, result, time.monotonic() - started)
             if retries:
-                log.info("database back after %.1fs; batch of %d rows written", time.monotonic() - started, len(rows))
+                log.info(
+                    "database back after %.1fs; batch of %d rows written", time.monotonic() - started, row_count(rows)
+                )
             return result
 
     def _observe(self, rows: Sequence[Row], result: WriteResult, seconds: float) -> None:
         if self.metrics is None:
             return
-        self.metrics.batch_size.observe(len(rows))
+        self.metrics.batch_size.observe(row_count(rows))
         self.metrics.batch_seconds.observe(seconds)
         for table, n in result.rows.items():
             self.metrics.rows_written.labels(table).inc(n)

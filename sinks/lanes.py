@@ -23,7 +23,13 @@ class Lane:
         self.writer = writer
         self.retry_max_delay_s = retry_max_delay_s
         self.rows: list[Row] = []
+        self.size = 0  # the table rows of ``rows`` (an odds board is one row of many)
         self._writing: asyncio.Task[WriteResult] | None = None
+
+    def add(self, rows: list[Row], size: int) -> None:
+        """Gather rows (``size`` table rows) for the next transaction."""
+        self.rows += rows
+        self.size += size
 
     async def drain(self) -> Rejected:
         """Wait for the transaction in flight to commit; the rows it rejected."""
@@ -37,7 +43,7 @@ class Lane:
         committed rejected."""
         rejected = await self.drain()
         if self.rows:
-            rows, self.rows = self.rows, []
+            rows, self.rows, self.size = self.rows, [], 0
             self._writing = asyncio.ensure_future(self.writer.write_until_done(rows, self.retry_max_delay_s))
         return rejected
 

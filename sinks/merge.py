@@ -182,9 +182,9 @@ def create_staging_sql(table: str) -> str:
     view_cols = ", ".join(f"b.{c}" if c in ODDS_BOARD_COLUMNS else f"p.{c}" for c in COLUMNS[table])
     return (
         f"CREATE TEMP TABLE IF NOT EXISTS {boards} ON COMMIT DELETE ROWS AS "
-        f"SELECT 0 AS board, {board_cols} FROM {table} WITH NO DATA; "
+        f"SELECT 0::bigint AS board, {board_cols} FROM {table} WITH NO DATA; "
         f"CREATE TEMP TABLE IF NOT EXISTS {prices} ON COMMIT DELETE ROWS AS "
-        f"SELECT 0 AS board, {price_cols} FROM {table} WITH NO DATA; "
+        f"SELECT 0::bigint AS board, {price_cols} FROM {table} WITH NO DATA; "
         f"CREATE OR REPLACE TEMP VIEW {staging_table(table)} AS "
         f"SELECT {view_cols} FROM {prices} AS p JOIN {boards} AS b USING (board); "
         f"ANALYZE {boards}; ANALYZE {prices}"

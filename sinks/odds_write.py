@@ -6,7 +6,7 @@ plain ``INSERT ... SELECT`` from there and the rollup grouped from there too, on
 rows/s of shipping the batch's columns a second time for the rollup; measured). Either way the insert runs in a
 savepoint: a redelivered or replayed snapshot fails it on the unique key, the savepoint is rolled back and
 ``INSERT ... ON CONFLICT DO NOTHING`` inserts the others (and rolls up exactly those). The staging table is two,
-boards and their prices, read through a view (:func:`sinks.merge.create_staging_sql`).
+boards and their prices (:mod:`sinks.odds_stage`), read through a view (:func:`sinks.merge.create_staging_sql`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncpg
 from sinks import rollup
 from sinks.errors import RowEncodingError
 from sinks.merge import ODDS_BOARD_COLUMNS, ODDS_PRICE_COLUMNS, ODDS_STAGES, insert_staged_sql, merge_sql, staging_table
+from sinks.odds_stage import StagedOdds
 from sinks.tables import COLUMNS
 
 TABLE = "odds_snapshots"
@@ -27,38 +28,22 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 async def copy_rows(conn: Connection, table: str, records: list[tuple[Any, ...]], *, staged: bool = False) -> None:
-    """Binary COPY of rows into a table (or its staging table); a value its column cannot hold is bad data."""
+    """Binary COPY of rows into a table (or, for every table but the odds, its staging table); a value its column
+    cannot hold is bad data. Odds go into their staging tables by :func:`copy_staged`."""
     try:
-        if staged and table == TABLE:
-            boards, prices = split_boards(records)
-            await conn.copy_records_to_table(ODDS_STAGES[0], records=boards, columns=("board", *ODDS_BOARD_COLUMNS))
-            await conn.copy_records_to_table(ODDS_STAGES[1], records=prices, columns=("board", *ODDS_PRICE_COLUMNS))
-            return
         target = staging_table(table) if staged else table
         await conn.copy_records_to_table(target, records=records, columns=COLUMNS[table])
     except (TypeError, ValueError, OverflowError) as exc:
         raise RowEncodingError(f"{exc.__class__.__name__}: {exc}") from exc
 
 
-def split_boards(records: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Odds rows (``COLUMNS["odds_snapshots"]`` order) as numbered boards (``board`` + :data:`ODDS_BOARD_COLUMNS`)
-    and prices (``board`` + :data:`ODDS_PRICE_COLUMNS`), for the two odds staging tables.
-
-    A board's rows come one after the other and share its value objects, so a row whose board values are not the
-    very objects of the row before starts a new board; equal boards numbered twice join to the same rows. (Written
-    out: the sink's hot path; a unit test holds it to the columns.)
-    """
-    boards: list[tuple[Any, ...]] = []
-    prices: list[tuple[Any, ...]] = []
-    board = -1
-    last_at = last_race = last_final = last_source = None
-    for at, race_id, pool, selection, odds, final, pool_total, rank, source in records:
-        if at is not last_at or race_id is not last_race or final is not last_final or source is not last_source:
-            board += 1
-            boards.append((board, at, race_id, final, source))
-            last_at, last_race, last_final, last_source = at, race_id, final, source
-        prices.append((board, pool, selection, odds, pool_total, rank))
-    return boards, prices
+async def copy_staged(conn: Connection, odds: StagedOdds) -> None:
+    """Binary COPY of boards and prices into the two odds staging tables; a value a column cannot hold is bad data."""
+    try:
+        await conn.copy_records_to_table(ODDS_STAGES[0], records=odds.boards, columns=("board", *ODDS_BOARD_COLUMNS))
+        await conn.copy_records_to_table(ODDS_STAGES[1], records=odds.prices, columns=("board", *ODDS_PRICE_COLUMNS))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RowEncodingError(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 async def _copy_new(conn: Connection, records: list[tuple[Any, ...]]) -> bool:
@@ -81,15 +66,15 @@ async def _insert_staged(conn: Connection) -> bool:
     return True
 
 
-async def write_odds(conn: Connection, records: list[tuple[Any, ...]], rolled_up: bool) -> int:
+async def write_odds(conn: Connection, odds: StagedOdds, rolled_up: bool) -> int:
     """Insert the snapshots that do not exist yet and roll up exactly those (``rolled_up``: the schema has the rollup
     table, :func:`sinks.rollup.exists`)."""
-    if not rolled_up and await _copy_new(conn, records):
-        return len(records)
-    await copy_rows(conn, TABLE, records, staged=True)
+    if not rolled_up and await _copy_new(conn, odds.table_rows()):
+        return len(odds)
+    await copy_staged(conn, odds)
     if rolled_up and await _insert_staged(conn):
-        await rollup.merge_staged(conn, rollup.one_each({(r[0], r[1]) for r in records}))
-        return len(records)
+        await rollup.merge_staged(conn, rollup.one_each(odds.snapshots()))
+        return len(odds)
     inserted = [tuple(r) for r in await conn.fetch(MERGE_SQL)]
     if inserted and rolled_up:
         await rollup.merge(conn, inserted)

@@ -45,7 +45,8 @@ from sinks.merge import (
     merge_sql,
     truncate_staging_sql,
 )
-from sinks.odds_write import copy_rows
+from sinks.odds_stage import StagedOdds
+from sinks.odds_write import copy_rows, copy_staged
 from sinks.ranks import UnmatchedRank
 from sinks.rows import Row, rounds
 from sinks.tables import COLUMNS, KEYS, ORDER
@@ -413,7 +414,7 @@ class ReprocessStore:
         """One transaction: the rows (a dry run rolls them back to a savepoint), the changes counted, and the
         checkpoint when these are the whole page; the counts join the page's report only once it committed."""
         pool = await self._pool.get()
-        by_table, placeholders = grouped(rows)
+        by_table, odds, placeholders = grouped(rows)
         staged = _Staged()
         written: dict[str, int] = {}
         whole_page = self._page is not None and len(rows) == self._page[0]
@@ -424,7 +425,9 @@ class ReprocessStore:
                 if placeholders is not None:
                     await conn.execute(PLACEHOLDERS_SQL, *placeholders)
                 for table in ORDER:
-                    if table in by_table:
+                    if table == ODDS and odds is not None:
+                        written[table] = await self._write_odds(conn, odds, staged)
+                    elif table in by_table:
                         written[table] = await self._write_table(conn, table, by_table[table], staged)
                 staged.linked.update(await link(conn, by_table, staged.unmatched))
                 await (savepoint.rollback() if self.dry_run else savepoint.commit())
@@ -459,30 +462,34 @@ class ReprocessStore:
         self, conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]], staged: _Staged
     ) -> int:
         written = 0
-        batches = [records] if table == ODDS else rounds(table, records)
-        for n, batch in enumerate(batches):
+        for n, batch in enumerate(rounds(table, records)):
             if n:
                 await conn.execute(truncate_staging_sql(table))
             await copy_rows(conn, table, batch, staged=True)
             await conn.execute(BY_KEY)
-            if table == ODDS:
-                times = [values[0] for values in batch]
-                found = await conn.fetch(CHANGES_SQL[table], min(times), max(times))
-            else:
-                found = await conn.fetch(CHANGES_SQL[table])
+            found = await conn.fetch(CHANGES_SQL[table])
             await conn.execute(UNSET_BY_KEY)
             if not found:
                 continue
             staged.take(table, found)
-            if table == ODDS:
-                if self._rollup is None:
-                    self._rollup = await rollup.exists(conn)
-                all_new = len(found) == len(batch) and all(r["inserted"] for r in found)
-                written += await _correct_odds(conn, self._rollup, all_new)
-            else:
-                status = await conn.execute(MERGE_SQL[table])
-                written += int(status.rsplit(" ", 1)[-1])
+            status = await conn.execute(MERGE_SQL[table])
+            written += int(status.rsplit(" ", 1)[-1])
         return written
+
+    async def _write_odds(self, conn: asyncpg.pool.PoolConnectionProxy, odds: StagedOdds, staged: _Staged) -> int:
+        """The page's snapshots (one each, :func:`_unique_odds`): inserted when new, corrected when changed."""
+        await copy_staged(conn, odds)
+        await conn.execute(BY_KEY)
+        times = [board[1] for board in odds.boards]
+        found = await conn.fetch(CHANGES_SQL[ODDS], min(times), max(times))
+        await conn.execute(UNSET_BY_KEY)
+        if not found:
+            return 0
+        staged.take(ODDS, found)
+        if self._rollup is None:
+            self._rollup = await rollup.exists(conn)
+        all_new = len(found) == len(odds) and all(r["inserted"] for r in found)
+        return await _correct_odds(conn, self._rollup, all_new)
 
 
 async def _correct_odds(conn: asyncpg.pool.PoolConnectionProxy, rolled_up: bool, all_new: bool) -> int:

@@ -6,22 +6,32 @@ of the right type reach the database. A row's values are in :data:`sinks.tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import orjson
 from pydantic import BaseModel
 
+from schemas.board_reader import Board, read_board
 from schemas.records import OddsBoard, OddsRecord, read_message
+from sinks.odds_stage import next_board
 from sinks.tables import COLUMNS, FETCHED_AT_INDEX, JSON_COLUMNS, KEYS, TABLE_OF_MODEL
 
 
 class Row(NamedTuple):
-    """One record bound for a table, with what the caller needs to dead-letter it (a named tuple: an odds board
-    makes one per price, and a frozen dataclass cost more to create than the sink's validation of the price)."""
+    """One record bound for a table, with what the caller needs to dead-letter it (a named tuple: cheaper to create
+    than a frozen dataclass, and a reprocess makes one per odds price).
+
+    An odds board read from a message is one row of many table rows (:func:`rows_of_message`): ``values`` is its board
+    (a number and :data:`sinks.merge.ODDS_BOARD_COLUMNS`) and ``prices`` its prices (the number and
+    :data:`sinks.merge.ODDS_PRICE_COLUMNS`), as the staging tables take them (:mod:`sinks.odds_stage`). Every other
+    row is one table row, ``values`` in :data:`sinks.tables.COLUMNS` order, ``prices`` None.
+    """
 
     table: str
     values: tuple[Any, ...]
     source: Any = None
+    prices: list[tuple[Any, ...]] | None = None
 
 
 _new_tuple = tuple.__new__  # a Row made by tuple's own constructor: no Python frame per price (0.1 us a row)
@@ -48,10 +58,32 @@ def _odds_rows(board: OddsBoard, source: Any) -> list[Row]:
                     origin,
                 ),
                 source,
+                None,
             ),
         )
         for p in board.prices
     ]
+
+
+def _board_row(board: Board, source: Any) -> Row:
+    """A board as one row: its values once, numbered, and its prices as the staging table takes them (written out:
+    the sink's hot path; a unit test holds it to the columns)."""
+    n = next_board()
+    prices = [(n, p.pool, p.selection, p.odds, p.pool_total, p.popularity_rank) for p in board.prices]
+    return Row("odds_snapshots", (n, board.time, board.race_id, board.is_final, board.source), source, prices)
+
+
+def row_count(rows: Iterable[Row]) -> int:
+    """How many table rows the rows are (a board row is one a price)."""
+    return sum(1 if row.prices is None else len(row.prices) for row in rows)
+
+
+def price_rows(row: Row) -> list[Row]:
+    """A board row as one row per price, each with the same board (what bisection takes apart); any other row as
+    itself."""
+    if row.prices is None:
+        return [row]
+    return [Row(row.table, row.values, row.source, [price]) for price in row.prices]
 
 
 def _odds_row(r: OddsRecord, source: Any) -> Row:
@@ -82,11 +114,14 @@ def _json(value: Any) -> str | None:
 
 
 def rows_of_message(topic: str, value: bytes, source: Any = None) -> list[Row]:
-    """The table rows of one normalized message, validated against its model (``schema_version`` included).
+    """The table rows of one normalized message, validated against its model (``schema_version`` included); an odds
+    board is one row (:class:`Row`), read by :mod:`schemas.board_reader`.
 
     Raises ``ValueError`` (pydantic's ``ValidationError``, naming the field and the problem) for a message that is
     not JSON or does not fit its model, and ``KeyError`` for a topic without a table.
     """
+    if topic == "odds":
+        return [_board_row(read_board(value), source)]
     return rows_of_record(read_message(topic, value), source)
 
 

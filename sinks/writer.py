@@ -28,6 +28,7 @@ from sinks import payoffs, rollup
 from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, truncate_staging_sql
+from sinks.odds_stage import StagedOdds, split_rows
 from sinks.odds_write import copy_rows, write_odds
 from sinks.ranks import JOIN_SQL, MARK_SQL, UNMATCHED_SQL, UnmatchedRank, joined_races, unmatched_of
 from sinks.rows import Row, rounds, rows_of_message, rows_of_record
@@ -35,6 +36,7 @@ from sinks.tables import ORDER, RACE_ID_INDEX
 
 __all__ = ["Row", "RowEncodingError", "TimescaleWriter", "WriteResult", "rows_of_message", "rows_of_record"]
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
+ODDS = "odds_snapshots"
 log = logging.getLogger(__name__)
 
 
@@ -53,20 +55,34 @@ def placeholder_arrays(race_id_values: Sequence[str]) -> list[list[Any]]:
     return [list(column) for column in zip(*races, strict=True)]
 
 
-def grouped(rows: Sequence[Row]) -> tuple[dict[str, list[tuple[Any, ...]]], list[list[Any]] | None]:
-    """The rows' values by table, and the placeholder races of the race ids they reference (None: no reference)."""
+def grouped(
+    rows: Sequence[Row],
+) -> tuple[dict[str, list[tuple[Any, ...]]], StagedOdds | None, list[list[Any]] | None]:
+    """The rows' values by table but the odds, the odds as the staging tables take them (None: no odds), and the
+    placeholder races of the race ids they reference (None: no reference)."""
     by_table: dict[str, list[tuple[Any, ...]]] = {}
+    odds = StagedOdds()
+    numbers: set[int] = set()  # a board taken apart by bisection is a row a price, each with the same board
     for row in rows:
-        by_table.setdefault(row.table, []).append(row.values)
-    referenced = sorted(
-        {
-            values[at]
-            for table, values_of in by_table.items()
-            if table != "races" and (at := RACE_ID_INDEX.get(table)) is not None
-            for values in values_of
-        }
-    )
-    return by_table, placeholder_arrays(referenced) if referenced else None
+        if row.prices is None:
+            by_table.setdefault(row.table, []).append(row.values)
+            continue
+        if row.values[0] not in numbers:
+            numbers.add(row.values[0])
+            odds.boards.append(row.values)
+        odds.prices += row.prices
+    loose = by_table.pop(ODDS, None)  # odds rows of the table's columns (a reprocess, a record of one price)
+    if loose:
+        split_rows(loose, into=odds)
+    referenced = {
+        values[at]
+        for table, values_of in by_table.items()
+        if table != "races" and (at := RACE_ID_INDEX.get(table)) is not None
+        for values in values_of
+    }
+    referenced.update(board[2] for board in odds.boards)
+    placeholders = placeholder_arrays(sorted(referenced)) if referenced else None
+    return by_table, odds if odds.prices else None, placeholders
 
 
 async def link(
@@ -134,12 +150,12 @@ class TimescaleWriter:
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""
         pool = await self.pool.get()
-        by_table, placeholders = grouped(rows)
+        by_table, odds, placeholders = grouped(rows)
         written: dict[str, int] | None = None
         unmatched: list[UnmatchedRank] = []
         try:
             async with pool.acquire() as conn:
-                written = await self._commit(conn, by_table, placeholders, unmatched)
+                written = await self._commit(conn, by_table, odds, placeholders, unmatched)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             if written is None:
                 raise
@@ -154,6 +170,7 @@ class TimescaleWriter:
         self,
         conn: asyncpg.pool.PoolConnectionProxy,
         by_table: dict[str, list[tuple[Any, ...]]],
+        odds: StagedOdds | None,
         placeholders: list[list[Any]] | None,
         unmatched: list[UnmatchedRank],
     ) -> dict[str, int]:
@@ -161,11 +178,14 @@ class TimescaleWriter:
             async with conn.transaction():
                 if placeholders is not None:
                     await conn.execute(PLACEHOLDERS_SQL, *placeholders)
-                if self._rolled_up is None and "odds_snapshots" in by_table:
+                if self._rolled_up is None and odds is not None:
                     self._rolled_up = await rollup.exists(conn)
-                written = {
-                    table: await self._write_table(conn, table, by_table[table]) for table in ORDER if table in by_table
-                }
+                written: dict[str, int] = {}
+                for table in ORDER:
+                    if table == ODDS and odds is not None:
+                        written[table] = await write_odds(conn, odds, bool(self._rolled_up))
+                    elif table in by_table:
+                        written[table] = await self._write_table(conn, table, by_table[table])
                 for table, n in (await link(conn, by_table, unmatched)).items():
                     written[table] = written.get(table, 0) + n
                 return written
@@ -180,8 +200,6 @@ class TimescaleWriter:
     async def _write_table(
         self, conn: asyncpg.pool.PoolConnectionProxy, table: str, records: list[tuple[Any, ...]]
     ) -> int:
-        if table == "odds_snapshots":
-            return await write_odds(conn, records, bool(self._rolled_up))
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:

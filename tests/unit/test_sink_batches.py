@@ -80,8 +80,9 @@ def test_an_odds_board_with_a_price_that_cannot_be_is_refused():
         b'{"schema_version":1,"race_id":"horse-seoul-3-20241214","time":"2024-12-14T05:00:00Z","is_final":true,'
         b'"source":"kra","prices":[{"pool":"WIN","selection":"7","odds":2.7},{"pool":"QNL","selection":"3-7","odds":9}]}'
     )
-    assert [row.values[4] for row in rows_of_message("odds", value)] == [2.7, 9.0]
-    bad = {b'"odds":-1': "greater than or equal to 0", b'"odds":1e400': "finite", b'"odds":NaN': "finite"}
+    (board,) = rows_of_message("odds", value)
+    assert [price[3] for price in board.prices or []] == [2.7, 9.0]
+    bad = {b'"odds":-1': ">= 0.0", b'"odds":1e400': "out of range", b'"odds":NaN': "not JSON"}
     for odds, problem in bad.items():  # 1e400 reads as infinity; neither it nor NaN is a price
         with pytest.raises(ValueError, match=problem):
             rows_of_message("odds", value.replace(b'"odds":2.7', odds))
@@ -170,6 +171,43 @@ async def test_bisection_isolates_every_bad_row_and_lands_the_rest():
     assert result.transactions == len(db.transactions)
     assert db.transactions[:3] == [list(range(12)), list(range(6)), list(range(3))]  # halves, then quarters
     assert registry.get_sample_value("racelab_sink_db_errors_total", {"kind": "bad_data"}) > 0
+
+
+class PriceDatabase:
+    """A transaction function over board rows: rejects a transaction holding a price marked bad."""
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad = bad
+        self.stored: list[str] = []
+
+    async def apply(self, rows: Sequence[Row]) -> dict[str, int]:
+        selections = [price[2] for row in rows for price in row.prices or []]
+        if any(s in self.bad for s in selections):
+            raise RowEncodingError("OverflowError: value out of int16 range")
+        self.stored += selections
+        return {"odds_snapshots": len(selections)}
+
+
+async def test_a_board_alone_is_bisected_by_its_prices_and_its_good_prices_land():
+    board = Row("odds_snapshots", (7, T0, "horse-seoul-3-20241214", False, "kra"), "event-b", [
+        (7, "WIN", str(n), 2.5, None, None) for n in range(1, 9)
+    ])  # fmt: skip
+    other = Row("odds_snapshots", (8, T0, "horse-seoul-4-20241214", False, "kra"), "event-o", [
+        (8, "WIN", "11", 3.0, None, None), (8, "WIN", "12", 3.5, None, None)
+    ])  # fmt: skip
+    db = PriceDatabase(bad={"6"})
+    registry = CollectorRegistry()
+    writer = BatchWriter(db.apply, SinkMetrics(registry))
+    result = await writer.write([other, board])
+    assert sorted(db.stored, key=int) == ["1", "2", "3", "4", "5", "7", "8", "11", "12"]
+    ((row, exc),) = result.rejected
+    assert (row.values, row.source, row.prices) == (board.values, "event-b", [(7, "WIN", "6", 2.5, None, None)])
+    assert isinstance(exc, RowEncodingError)
+    assert result.rows == {"odds_snapshots": 9}
+    assert registry.get_sample_value("racelab_sink_batch_records_sum") == 0  # observed by write_until_done only
+    db.bad = set()
+    await writer.write_until_done([other, board])
+    assert registry.get_sample_value("racelab_sink_batch_records_sum") == 10  # table rows, not messages
 
 
 async def test_a_value_the_column_cannot_hold_is_bad_data_too():
