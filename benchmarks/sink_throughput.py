@@ -1,6 +1,7 @@
 """Odds rows/s the sink's writer puts into the real odds_snapshots hypertable (with its unique index).
 
-Rows go through :class:`sinks.writer.TimescaleWriter` exactly as in the sink worker: binary COPY straight into the
+Boards of 40 prices go through :class:`sinks.writer.TimescaleWriter` as in the sink worker (one row a board, as
+:func:`sinks.rows.rows_of_message` reads a board message): binary COPY straight into the
 hypertable (staging + ``INSERT ... ON CONFLICT DO NOTHING`` when a snapshot exists), one transaction per batch. A
 second pass writes the same rows again (a replay) to show the cost of the idempotent path. Measured twice: into the
 hypertable alone (as on a licensed server, whose day summary is a continuous aggregate), and with the Apache build's
@@ -20,29 +21,33 @@ from datetime import UTC, datetime, timedelta
 from benchmarks.scratch import scratch_schema
 from runtime.db import connect
 from runtime.settings import DatabaseSettings, load_settings
-from sinks.tables import COLUMNS
+from sinks.odds_stage import next_board
+from sinks.rows import row_count
 from sinks.writer import Row, TimescaleWriter
 
 POOLS = ("WIN", "PLC", "QNL", "EXA", "QPL", "TLA", "TRI")
+PRICES = 40  # prices a board
 
 
 def make_rows(count: int) -> list[Row]:
-    """Odds rows spread like a live market: 300 races x 30 snapshots a day over several days."""
+    """Odds boards of 40 prices spread like a live market: 300 races x 30 snapshots a day over several days; one row
+    a board, as the sink reads a board message."""
     start = datetime(2024, 12, 1, 1, 0, tzinfo=UTC)
     rows: list[Row] = []
-    i = 0
-    while len(rows) < count:
+    total = i = 0
+    while total < count:
         day, race, snap = i // 9000, (i // 30) % 300, i % 30
         at = start + timedelta(days=day, minutes=snap * 2)
         race_id = f"horse-seoul-{race % 16 + 1}-{(start + timedelta(days=day + race // 16)):%Y%m%d}"
-        for n in range(min(40, count - len(rows))):
+        board = next_board()
+        prices = []
+        for n in range(min(PRICES, count - total)):
             pool = POOLS[n % 7]
             selection = str(n + 1) if pool in ("WIN", "PLC") else f"{n + 1}-{n + 2}"  # unique per snapshot
-            rows.append(
-                Row("odds_snapshots", (at, race_id, pool, selection, 1.0 + n / 10, False, 1000 * n, None, "kra"))
-            )
+            prices.append((board, pool, selection, 1.0 + n / 10, 1000 * n, None))
+        rows.append(Row("odds_snapshots", (board, at, race_id, False, "kra"), None, prices))
+        total += len(prices)
         i += 1
-    assert len(COLUMNS["odds_snapshots"]) == len(rows[0].values)
     return rows
 
 
@@ -71,12 +76,14 @@ async def measure(settings: DatabaseSettings, rows: list[Row], batch: int, rollu
         for label in ("first write", "replay (all conflicts)"):
             started = time.perf_counter()
             written = 0
-            for i in range(0, len(rows), batch):
-                result = await writer.write(rows[i : i + batch])
+            step = max(1, batch // PRICES)
+            for i in range(0, len(rows), step):
+                result = await writer.write(rows[i : i + step])
                 written += result.rows.get("odds_snapshots", 0)
             elapsed = time.perf_counter() - started
+            total = row_count(rows)
             print(
-                f"  {label}: {len(rows):,} rows in {elapsed:.2f}s = {len(rows) / elapsed:,.0f} rows/s "
+                f"  {label}: {total:,} rows in {elapsed:.2f}s = {total / elapsed:,.0f} rows/s "
                 f"({written:,} inserted, batches of {batch:,})"
             )
         conn = await connect(settings)
