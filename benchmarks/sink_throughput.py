@@ -73,6 +73,7 @@ async def measure(settings: DatabaseSettings, rows: list[Row], batch: int, rollu
     writer = TimescaleWriter(settings)
     await writer.start()
     try:
+        total = row_count(rows)
         for label in ("first write", "replay (all conflicts)"):
             started = time.perf_counter()
             written = 0
@@ -81,7 +82,6 @@ async def measure(settings: DatabaseSettings, rows: list[Row], batch: int, rollu
                 result = await writer.write(rows[i : i + step])
                 written += result.rows.get("odds_snapshots", 0)
             elapsed = time.perf_counter() - started
-            total = row_count(rows)
             print(
                 f"  {label}: {total:,} rows in {elapsed:.2f}s = {total / elapsed:,.0f} rows/s "
                 f"({written:,} inserted, batches of {batch:,})"

@@ -191,11 +191,6 @@ def create_staging_sql(table: str) -> str:
     )
 
 
-def truncate_staging_sql(table: str) -> str:
-    """Empty a table's staging table(s) within a transaction."""
-    return f"TRUNCATE {', '.join(ODDS_STAGES) if table == 'odds_snapshots' else staging_table(table)}"
-
-
 PLACEHOLDERS_SQL = """
 INSERT INTO races (race_id, race_type, track_code, race_no, race_date, status, source)
 SELECT race_id, race_type, track_code, race_no, race_date, 'unknown', source

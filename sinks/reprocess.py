@@ -43,9 +43,10 @@ from sinks.merge import (
     correct_odds_sql,
     insert_staged_sql,
     merge_sql,
-    truncate_staging_sql,
+    staging_table,
 )
 from sinks.odds_stage import StagedOdds
+from sinks.odds_write import TABLE as ODDS
 from sinks.odds_write import copy_rows, copy_staged
 from sinks.ranks import UnmatchedRank
 from sinks.rows import Row, rounds
@@ -55,7 +56,6 @@ from sinks.writer import grouped, init_connection, link
 log = logging.getLogger(__name__)
 EXAMPLES = 3
 MAX_RETRY_DELAY_S = 10.0
-ODDS = "odds_snapshots"
 CHANGES_SQL = {table: changes_sql(table) for table in ORDER}
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
 CORRECT_ODDS_SQL = correct_odds_sql()
@@ -464,7 +464,7 @@ class ReprocessStore:
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:
-                await conn.execute(truncate_staging_sql(table))
+                await conn.execute(f"TRUNCATE {staging_table(table)}")
             await copy_rows(conn, table, batch, staged=True)
             await conn.execute(BY_KEY)
             found = await conn.fetch(CHANGES_SQL[table])

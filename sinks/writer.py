@@ -27,8 +27,9 @@ from schemas.errors import DatabaseUnavailable
 from sinks import payoffs, rollup
 from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
-from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, truncate_staging_sql
+from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
 from sinks.odds_stage import StagedOdds, split_rows
+from sinks.odds_write import TABLE as ODDS
 from sinks.odds_write import copy_rows, write_odds
 from sinks.ranks import JOIN_SQL, MARK_SQL, UNMATCHED_SQL, UnmatchedRank, joined_races, unmatched_of
 from sinks.rows import Row, rounds, rows_of_message, rows_of_record
@@ -36,7 +37,6 @@ from sinks.tables import ORDER, RACE_ID_INDEX
 
 __all__ = ["Row", "RowEncodingError", "TimescaleWriter", "WriteResult", "rows_of_message", "rows_of_record"]
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
-ODDS = "odds_snapshots"
 log = logging.getLogger(__name__)
 
 
@@ -203,7 +203,7 @@ class TimescaleWriter:
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:
-                await conn.execute(truncate_staging_sql(table))
+                await conn.execute(f"TRUNCATE {staging_table(table)}")
             await copy_rows(conn, table, batch, staged=True)
             status = await conn.execute(MERGE_SQL[table])
             written += int(status.rsplit(" ", 1)[-1])
