@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -179,6 +180,40 @@ async def start_component(
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "racelab.cli", "run", role, env=env, stdout=stdout, stderr=stderr
     )
+
+
+class Worker:
+    """A ``racelab run ROLE`` process whose stderr is read all along (a full pipe would block it)."""
+
+    def __init__(self, role: str, proc: asyncio.subprocess.Process) -> None:
+        self.role = role
+        self.proc = proc
+        self._stderr = asyncio.create_task(proc.stderr.read() if proc.stderr else asyncio.sleep(0, b""))
+
+    @classmethod
+    async def start(cls, role: str, env: dict[str, str]) -> Worker:
+        return cls(role, await start_component(role, env))
+
+    async def stderr(self) -> str:
+        """Everything it wrote to stderr (waits for the process to end)."""
+        return (await self._stderr).decode(errors="replace")
+
+    async def stop(self, timeout_s: float = 30) -> int:
+        """SIGTERM, then SIGKILL after ``timeout_s``; its exit code (already set when it had ended on its own)."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout_s)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        assert self.proc.returncode is not None
+        return self.proc.returncode
+
+    async def report(self, lines: int = 40) -> str:
+        """Its exit code and the last ``lines`` of its stderr, for a failing test's message (once it has ended)."""
+        tail = "\n".join((await self.stderr()).splitlines()[-lines:])
+        return f"--- {self.role} (exit {self.proc.returncode}), last {lines} lines of stderr:\n{tail}"
 
 
 async def scalar(settings: Settings, sql: str, *args: Any) -> Any:

@@ -9,7 +9,7 @@ each poll recorded in ``poll_slots`` (once, done) and in ``collection_log``.
 from __future__ import annotations
 
 import asyncio
-import signal
+import contextlib
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,7 +18,7 @@ from producers.simulator.world import World
 from runtime.db import connect
 from runtime.settings import Settings
 
-from .conftest import Endpoints, pipeline_env, simulator_env, start_component
+from .conftest import Endpoints, Worker, pipeline_env, simulator_env
 from .test_producers import DAY, start_sim, store_schedule
 
 pytestmark = pytest.mark.integration
@@ -51,8 +51,9 @@ async def test_odds_slots_are_polled_while_the_database_is_down(
         RACELAB_PRODUCERS__TRACKS='["seoul"]',
         RACELAB_DATABASE__CONNECT_TIMEOUT_S="2",
     )
-    processes = [await start_component(role, env) for role in ("sink", "processors", "producers")]
+    workers = [await Worker.start(role, env) for role in ("sink", "processors", "producers")]
     stopped = False
+    found: set[datetime] = set()
     try:
         await sim_reaches(sim, post - timedelta(minutes=5, seconds=30))
         await asyncio.to_thread(postgres.stop, "fast")
@@ -62,18 +63,21 @@ async def test_odds_slots_are_polled_while_the_database_is_down(
         stopped = False
         await sim_reaches(sim, post + timedelta(minutes=3))
         slots = [post - timedelta(seconds=s) for s in range(300, -1, -30)]
-        async with asyncio.timeout(90):
-            while len(found := await snapshot_slots(settings, race.race_id, slots)) < len(slots):  # noqa: ASYNC110
-                await asyncio.sleep(1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(90):
+                while len(found := await snapshot_slots(settings, race.race_id, slots)) < len(slots):  # noqa: ASYNC110
+                    await asyncio.sleep(1)
     finally:
         if stopped:
             await asyncio.to_thread(postgres.start)
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 60)
+        ended = [w for w in workers if w.proc.returncode is not None]
+        for worker in reversed(workers):
+            await worker.stop(60)
         await runner.cleanup()
-        producers_log = (await processes[-1].stderr.read()).decode()  # type: ignore[union-attr]
-    assert found == set(slots)
+    reports = "\n".join([await w.report() for w in ended])
+    assert not ended, f"a component ended during the test:\n{reports}"
+    assert found == set(slots), "\n".join([await w.report() for w in workers])
+    producers_log = await workers[-1].stderr()
     conn = await connect(settings.database)
     try:
         recorded = await conn.fetch(

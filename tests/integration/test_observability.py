@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +38,7 @@ from schemas.raw import RawHeaders
 from schemas.topics import TopicCatalogue
 from tests.promql import CONFIG_FILE, RULES_FILE, Expression, selectors, shipped_expressions, with_bool
 
-from .conftest import pipeline_env, simulator_env, start_component
+from .conftest import Worker, pipeline_env, simulator_env
 
 pytestmark = pytest.mark.integration
 ROLES = ("producers", "processors", "sink", "archiver", "api")
@@ -179,27 +178,6 @@ async def check_expositions(binaries: PrometheusBinaries, ports: dict[str, int])
             assert code == 0, f"{role}: promtool check metrics:\n{out}"
 
 
-class Worker:
-    """A ``racelab run ROLE`` process whose stderr is read all along (a full pipe would block it)."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self._stderr = asyncio.create_task(proc.stderr.read() if proc.stderr else asyncio.sleep(0, b""))
-
-    async def stderr(self) -> str:
-        """Everything it wrote to stderr (waits for the process to end)."""
-        return (await self._stderr).decode(errors="replace")
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
-
 async def test_prometheus_scrapes_the_pipeline_and_evaluates_every_shipped_expression(
     settings: Settings, db_schema: str, binaries: PrometheusBinaries, tmp_path: Path
 ):
@@ -225,7 +203,7 @@ async def test_prometheus_scrapes_the_pipeline_and_evaluates_every_shipped_expre
         RACELAB_PROCESSORS__BATCH_WITHIN_S="0.1",
         RACELAB_SINK__BATCH_WITHIN_S="0.1",
     )
-    workers = {role: Worker(await start_component(role, env)) for role in ROLES}
+    workers = {role: await Worker.start(role, env) for role in ROLES}
     config = tmp_path / "prometheus.yml"
     config.write_text(scrape_config(ports))
     server = PrometheusServer(binaries, config)
