@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from runtime.pgerrors import classify, sqlstate
+from runtime.pgerrors import DATABASE_ERRORS, classify, sqlstate
 from runtime.settings import DatabaseSettings
 from schemas.errors import DatabaseError, DatabaseUnavailable
 
@@ -24,7 +24,7 @@ async def translate_errors(settings: DatabaseSettings) -> AsyncIterator[None]:
     where = settings.display_url()
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except DATABASE_ERRORS as exc:
         outcome = classify(exc)
         if outcome == "login":
             raise DatabaseError(_login_refused(exc, where)) from exc
@@ -89,7 +89,7 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
     """Close a pool, waiting for its connections at most ``timeout_s``; with the server gone, drop them instead."""
     try:
         await asyncio.wait_for(pool.close(), timeout_s)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_ERRORS as exc:
         if classify(exc) != "unavailable":
             raise
         pool.terminate()

@@ -30,6 +30,14 @@ from asyncpg.exceptions._base import InternalClientError
 
 Outcome = Literal["unavailable", "bad_data", "login", "fatal"]
 
+# What a call to the database may raise that :func:`classify` judges; anything else is a bug and propagates.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    InternalClientError,  # not an InterfaceError: an ``except`` that lists only those lets it through
+    OSError,
+    TimeoutError,
+)
 UNAVAILABLE_CLASSES = frozenset({"08", "40", "53"})
 UNAVAILABLE_STATES = frozenset({"25006", "57P01", "57P02", "57P03", "57P05"})
 BAD_DATA_CLASSES = frozenset({"22", "23"})

@@ -25,6 +25,7 @@ from runtime.db import LazyPool, connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
 from runtime.ops import Check
+from runtime.pgerrors import DATABASE_ERRORS
 from runtime.settings import Settings
 from runtime.worker import attach_ops, each_batch, faust_app, header_list, run_faust_worker
 from schemas.dlq import dlq_headers
@@ -41,6 +42,7 @@ from sinks.rows import row_count
 from sinks.writer import Row, TimescaleWriter, rows_of_message
 
 log = logging.getLogger(__name__)
+AUDIT_ERRORS: tuple[type[Exception], ...] = (DatabaseError, *DATABASE_ERRORS)  # the audit waits for the next run
 YIELD_EVERY_ROWS = 1000  # about a millisecond of reading: the database waits no longer for the next statement
 KIND_OF_NORMALIZED: dict[str, Kind] = {name: kind for kind, name in NORMALIZED_NAME.items()}
 
@@ -256,7 +258,7 @@ class SinkApp:
                 found = counts(await audit(conn, start, end))
             finally:
                 await conn.close()
-        except (DatabaseError, OSError, asyncpg.PostgresError) as exc:  # /readyz reports the database; retry later
+        except AUDIT_ERRORS as exc:  # /readyz reports the database; retry later
             log.warning("sink: audit skipped: %s", exc)
             return
         for rule in RULE_NAMES:

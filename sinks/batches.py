@@ -20,11 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
-from asyncpg.exceptions._base import InternalClientError
-
 from runtime.metrics import SinkMetrics
-from runtime.pgerrors import classify
+from runtime.pgerrors import DATABASE_ERRORS, classify
 from schemas.errors import DatabaseError, DatabaseUnavailable
 from sinks.errors import RowEncodingError
 from sinks.rows import Row, price_rows, row_count
@@ -32,14 +29,7 @@ from sinks.rows import Row, price_rows, row_count
 log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Row]], Awaitable[dict[str, int]]]
 # What a transaction may raise that :func:`runtime.pgerrors.classify` judges; anything else is a bug and propagates.
-DRIVER_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    InternalClientError,
-    OSError,
-    TimeoutError,
-    RowEncodingError,
-)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, RowEncodingError)
 FIRST_RETRY_DELAY_S = 0.2
 
 

@@ -56,6 +56,7 @@ from sinks.writer import grouped, init_connection, link
 log = logging.getLogger(__name__)
 EXAMPLES = 3
 MAX_RETRY_DELAY_S = 10.0
+WAITED_OUT: tuple[type[Exception], ...] = (*DRIVER_ERRORS, DatabaseUnavailable)  # reading the archive
 CHANGES_SQL = {table: changes_sql(table) for table in ORDER}
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
 CORRECT_ODDS_SQL = correct_odds_sql()
@@ -332,7 +333,7 @@ class ReprocessStore:
             try:
                 pool = await self._pool.get()
                 found = await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
-            except (*DRIVER_ERRORS, DatabaseUnavailable) as exc:
+            except WAITED_OUT as exc:
                 if not isinstance(exc, DatabaseUnavailable) and not is_unavailable(exc):
                     raise
                 log.warning("database unavailable reading the archive (%s); retry in %.1fs", type(exc).__name__, delay)

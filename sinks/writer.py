@@ -12,6 +12,7 @@ transaction of this writer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,13 +20,14 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import InternalClientError
 
-from runtime.db import LazyPool
+from runtime.db import LazyPool, translate_errors
 from runtime.metrics import SinkMetrics
+from runtime.pgerrors import DATABASE_ERRORS
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
 from schemas.errors import DatabaseUnavailable
 from sinks import payoffs, rollup
-from sinks.batches import BatchWriter, WriteResult
+from sinks.batches import FIRST_RETRY_DELAY_S, BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
 from sinks.odds_stage import StagedOdds, split_rows
@@ -140,12 +142,23 @@ class TimescaleWriter:
         found, self._unmatched = self._unmatched, []
         return found
 
-    async def mark_reported(self, ranks: Sequence[UnmatchedRank]) -> None:
-        """Record that these ranks' dead letters were delivered (they are not reported again)."""
+    async def mark_reported(self, ranks: Sequence[UnmatchedRank], max_delay_s: float = 10.0) -> None:
+        """Record that these ranks' dead letters were delivered (they are not reported again); waits out a database
+        outage as the writes do."""
         if not ranks:
             return
-        pool = await self.pool.get()
-        await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
+        delay = FIRST_RETRY_DELAY_S
+        while True:
+            try:
+                pool = await self.pool.get()
+                async with translate_errors(self.settings):
+                    await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
+            except DatabaseUnavailable as exc:
+                log.warning("%s; %d reported rank(s) marked again in %.1fs", exc, len(ranks), delay)
+                await asyncio.sleep(delay)
+                delay = min(max_delay_s, delay * 2)
+            else:
+                return
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""
@@ -156,7 +169,7 @@ class TimescaleWriter:
         try:
             async with pool.acquire() as conn:
                 written = await self._commit(conn, by_table, odds, placeholders, unmatched)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             if written is None:
                 raise
             # The commit went through; handing the connection back to the pool failed (the server closed it

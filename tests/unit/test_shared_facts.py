@@ -198,6 +198,14 @@ async def test_translate_errors_uses_the_one_classification():
         (asyncpg.TooManyConnectionsError("x"), DatabaseUnavailable, "cannot take work now (TooManyConnectionsError)"),
         (asyncpg.InvalidPasswordError("x"), DatabaseError, "refused the login (wrong user or password)"),
         (asyncpg.InvalidCatalogNameError("x"), DatabaseError, "does not exist"),
+        # Pool calls racing a PostgreSQL restart raise it (not an InterfaceError); once it escaped the producers'
+        # and the sink's background loops and ended the process.
+        (
+            InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
+            DatabaseUnavailable,
+            "cannot reach the database at postgresql://u:***@h/db (InternalClientError)",
+        ),
+        (TimeoutError(), DatabaseUnavailable, "(TimeoutError)"),
     ]
     for error, expected, message in cases:
         with pytest.raises(expected) as caught:

@@ -276,3 +276,30 @@ def test_the_landing_of_a_message_is_the_source_and_kind_it_was_collected_as():
     # a cycle payoff rides on the races topic, keyed by day, and was collected as odds
     payoff = [Row("kspo_payoffs", ())]
     assert SinkApp._source_kind(event("racelab.races", "kspo:cycle:20241213"), payoff) == ("kspo", "odds")
+
+
+async def test_marking_reported_ranks_waits_out_a_broken_connection():
+    from asyncpg.exceptions._base import InternalClientError
+
+    from runtime.settings import DatabaseSettings
+    from sinks.ranks import UnmatchedRank
+    from sinks.writer import TimescaleWriter
+
+    class FlakyPool:
+        def __init__(self) -> None:
+            self.calls: list[tuple[object, ...]] = []
+
+        async def get(self) -> FlakyPool:
+            return self
+
+        async def execute(self, *args: object) -> str:
+            self.calls.append(args)
+            if len(self.calls) < 3:  # a pool call racing a PostgreSQL restart
+                raise InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+            return "UPDATE 1"
+
+    writer = TimescaleWriter(DatabaseSettings())
+    writer.pool = pool = FlakyPool()  # type: ignore[assignment]
+    rank = UnmatchedRank("cycle-gwangmyeong-1-20241213", "r1", "name", 1, "kspo", None, {}, 0)
+    await writer.mark_reported([rank], max_delay_s=0.001)
+    assert len(pool.calls) == 3 and pool.calls[-1][1:] == (["cycle-gwangmyeong-1-20241213"], ["r1"])
