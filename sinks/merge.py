@@ -191,6 +191,11 @@ def create_staging_sql(table: str) -> str:
     )
 
 
+def truncate_staging_sql(table: str) -> str:
+    """Empty a table's staging table within a transaction (between merge rounds)."""
+    return f"TRUNCATE {staging_table(table)}"
+
+
 PLACEHOLDERS_SQL = """
 INSERT INTO races (race_id, race_type, track_code, race_no, race_date, status, source)
 SELECT race_id, race_type, track_code, race_no, race_date, 'unknown', source

@@ -43,7 +43,7 @@ from sinks.merge import (
     correct_odds_sql,
     insert_staged_sql,
     merge_sql,
-    staging_table,
+    truncate_staging_sql,
 )
 from sinks.odds_stage import StagedOdds
 from sinks.odds_write import TABLE as ODDS
@@ -465,7 +465,7 @@ class ReprocessStore:
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:
-                await conn.execute(f"TRUNCATE {staging_table(table)}")
+                await conn.execute(truncate_staging_sql(table))
             await copy_rows(conn, table, batch, staged=True)
             await conn.execute(BY_KEY)
             found = await conn.fetch(CHANGES_SQL[table])

@@ -29,7 +29,7 @@ from schemas.errors import DatabaseUnavailable
 from sinks import payoffs, rollup
 from sinks.batches import FIRST_RETRY_DELAY_S, BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
-from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, staging_table
+from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, truncate_staging_sql
 from sinks.odds_stage import StagedOdds, split_rows
 from sinks.odds_write import TABLE as ODDS
 from sinks.odds_write import copy_rows, write_odds
@@ -216,7 +216,7 @@ class TimescaleWriter:
         written = 0
         for n, batch in enumerate(rounds(table, records)):
             if n:
-                await conn.execute(f"TRUNCATE {staging_table(table)}")
+                await conn.execute(truncate_staging_sql(table))
             await copy_rows(conn, table, batch, staged=True)
             status = await conn.execute(MERGE_SQL[table])
             written += int(status.rsplit(" ", 1)[-1])
