@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import faust
+from aiokafka.protocol.commit import OffsetCommitRequest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from runtime.commits import CommitWatch
@@ -75,6 +76,21 @@ async def _shutdown_deadline(sender: Any, /, *args: Any, signal: Any, **kwargs: 
     timer.start()
 
 
+def in_group(consumer: Any) -> bool:
+    """Whether an aiokafka consumer is a member of its group's current generation (it may commit offsets).
+
+    Between a broker's "unknown member" answer and the rejoin, aiokafka commits with generation -1 and no member id.
+    A broker accepts that for a group without members, the state of every group after a broker came back empty: a
+    commit then, of offsets read from the lost topics (the batch in hand when the broker went away, acked during the
+    revocation that starts the rejoin), lands in the new topics, and the rejoin starts reading them past their first
+    messages. Not committing then loses nothing: what the offsets cover is read again.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:  # no group (not the pipeline's workers)
+        return True
+    return bool(coordinator.generation != OffsetCommitRequest.DEFAULT_GENERATION_ID and coordinator.member_id)
+
+
 def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust_aiokafka.Transport]:
     """Faust's Kafka transport with a configurable fetch wait (Faust fixes it at 1,500 ms), whose consumer reports
     its commits and assignments to ``commits`` (the transport's ``commits`` attribute, for readiness).
@@ -99,6 +115,13 @@ def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust
             commits.commit_started()
             ok = False
             try:
+                if not in_group(self._ensure_consumer()):
+                    log.warning(
+                        "not committing offsets of %d partitions: the consumer is not a member of its group now "
+                        "(rejoining); what they cover is read again after the rejoin",
+                        len(offsets),
+                    )
+                    return False
                 ok = bool(await super()._commit(offsets))
             finally:
                 commits.commit_finished(ok)

@@ -14,11 +14,12 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from producers.simulator.world import World
@@ -28,7 +29,7 @@ from runtime.kafka import ensure_topics
 from runtime.settings import Settings
 from schemas.timezones import KST
 
-from .conftest import pipeline_env, scalar, simulator_env, start_component
+from .conftest import Worker, pipeline_env, scalar, simulator_env, start_component
 from .private_broker import PrivateBroker
 from .test_health import free_port
 from .test_producers import start_sim
@@ -260,6 +261,88 @@ async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> N
             await missing(settings, since),
         )
         await asyncio.sleep(1)
+
+
+async def publish_odds(settings: Settings, tag: str, per_partition: int, partitions: int = 4) -> None:
+    """``per_partition`` raw odds messages into each partition, poll ids ``TAG-PARTITION-N``."""
+    topic = settings.topics.catalogue().raw("odds")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for n in range(per_partition):
+            for partition in range(partitions):
+                poll_id = f"{tag}-{partition}-{n}"
+                headers = [("poll_id", poll_id.encode()), ("kind", b"odds"), ("fetched_at", utc_now_text().encode())]
+                await producer.send(topic, poll_id.encode(), key=b"odds", partition=partition, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def utc_now_text() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def archived_offsets(settings: Settings, tag: str, n: int, limit_s: float) -> dict[int, list[int]]:
+    """The archived offsets per partition of the messages tagged ``tag``, once there are ``n`` (or after
+    ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        conn = await connect(settings.database)
+        try:
+            rows = await conn.fetch(
+                "SELECT msg_partition, msg_offset FROM raw_archive WHERE poll_id LIKE $1 ORDER BY 1, 2", f"{tag}-%"
+            )
+        finally:
+            await conn.close()
+        if len(rows) >= n or time.monotonic() > deadline:
+            found: dict[int, list[int]] = {}
+            for partition, offset in rows:
+                found.setdefault(partition, []).append(offset)
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def test_a_batch_finished_while_the_group_rejoins_an_empty_broker_does_not_skip_the_new_topics_start(
+    settings: Settings, db_schema: str, broker: PrivateBroker
+) -> None:
+    """The archiver holds a batch (its table locked) when the broker goes away and comes back empty. The rejoin that
+    follows waits for that batch and then commits its offsets, which belong to the lost topics: the empty broker
+    would take that commit from a consumer that is not a member of the group, and the group would then read the new
+    topics from offset 9 on. Nothing may be skipped: every message published after the restart is archived, from
+    offset 0 of every partition."""
+    await broker.start()
+    cfg = broker.settings(settings)
+    catalogue = cfg.topics.catalogue()
+    names = catalogue.all_names()
+    await ensure_topics(cfg.broker, names, 4, configs=catalogue.configs())
+    archiver = await Worker.start("archiver", pipeline_env(cfg, RACELAB_OPS__LAG_INTERVAL_S="1"))
+    lock = await connect(cfg.database)
+    try:
+        await publish_odds(cfg, "before", 4)  # the group commits offsets 4 (known to the broker that goes away)
+        assert sum(map(len, (await archived_offsets(cfg, "before", 16, 60)).values())) == 16
+        held = lock.transaction()
+        await held.start()
+        await lock.execute("LOCK TABLE raw_archive IN ACCESS EXCLUSIVE MODE")
+        await publish_odds(cfg, "held", 5)  # offsets 4-8: read, and waiting for the table
+        async with asyncio.timeout(30):
+            while not await lock.fetchval(  # noqa: ASYNC110 - another process's write
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'raw_archive'::regclass"
+            ):
+                await asyncio.sleep(0.2)
+        await broker.kill()
+        await broker.start()
+        await ensure_topics(cfg.broker, names, 4, configs=catalogue.configs())
+        await asyncio.sleep(10)  # the group learns it is gone (heartbeat, lag) and starts rejoining: it waits
+        await held.rollback()  # the batch of offsets 4-8 is stored, and acked during the rejoin
+        await publish_odds(cfg, "after", 20)
+        after = await archived_offsets(cfg, "after", 80, 60)
+        assert after == {p: list(range(20)) for p in range(4)}, {p: o[:3] for p, o in after.items()}
+        assert archiver.proc.returncode is None, await archiver.report()
+    finally:
+        await lock.close()
+        await archiver.stop(30)
+    assert "not committing offsets" in await archiver.stderr()
 
 
 async def test_a_sink_whose_topic_was_deleted_is_not_ready_and_says_which(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 import aiokafka.client
 import pytest
@@ -19,6 +20,7 @@ from runtime.metrics import ConsumerMetrics
 from runtime.ops import commit_check, topics_check
 from runtime.settings import BrokerSettings
 from runtime.topic_keeper import TopicKeeper
+from runtime.worker import in_group
 
 
 class Clock:
@@ -183,3 +185,17 @@ def test_metadata_requests_never_ask_the_broker_to_create_topics():
     request = aiokafka.client.MetadataRequest(["racelab.raw.odds"])
     built = request.build(MetadataRequest_v5)
     assert built.topics == ["racelab.raw.odds"] and built.allow_auto_topic_creation is False
+
+
+@pytest.mark.parametrize(
+    ("generation", "member_id", "member"),
+    [(7, "racelab-1-abc", True), (-1, "", False), (-1, "racelab-1-abc", False), (7, "", False)],
+)
+def test_a_consumer_commits_only_as_a_member_of_its_groups_generation(generation, member_id, member):
+    # aiokafka's coordinator after an "unknown member" answer: generation -1, no member id, until the rejoin
+    consumer = SimpleNamespace(_coordinator=SimpleNamespace(generation=generation, member_id=member_id))
+    assert in_group(consumer) is member
+
+
+def test_a_consumer_without_a_group_may_commit():
+    assert in_group(SimpleNamespace()) is True
