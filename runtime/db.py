@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import asyncpg
 
 from runtime.pgerrors import DATABASE_ERRORS, classify, sqlstate
 from runtime.settings import DatabaseSettings
 from schemas.errors import DatabaseError, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FIRST_RETRY_DELAY_S = 0.2  # the first wait after an outage is noticed; doubled after each failed try
 
 
 @contextlib.asynccontextmanager
@@ -31,6 +36,23 @@ async def translate_errors(settings: DatabaseSettings) -> AsyncIterator[None]:
         if outcome == "unavailable":
             raise DatabaseUnavailable(_unavailable(exc, where)) from exc
         raise
+
+
+async def wait_out_outage(
+    call: Callable[[], Awaitable[T]], settings: DatabaseSettings, what: str, max_delay_s: float = 10.0
+) -> T:
+    """What ``call()`` returns, calling it again while the database is unavailable: a wait before each new try,
+    doubled from :data:`FIRST_RETRY_DELAY_S` up to ``max_delay_s``, each logged naming ``what``. Driver errors are
+    classified by :func:`translate_errors`; any other error ends the wait (it is raised)."""
+    delay = FIRST_RETRY_DELAY_S
+    while True:
+        try:
+            async with translate_errors(settings):
+                return await call()
+        except DatabaseUnavailable as exc:
+            log.warning("%s; %s again in %.1fs", exc, what, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay_s, delay * 2)
 
 
 def _login_refused(exc: BaseException, where: str) -> str:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from runtime.db import FIRST_RETRY_DELAY_S
 from runtime.metrics import SinkMetrics
 from runtime.pgerrors import DATABASE_ERRORS, classify
 from schemas.errors import DatabaseError, DatabaseUnavailable
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Row]], Awaitable[dict[str, int]]]
 # What a transaction may raise that :func:`runtime.pgerrors.classify` judges; anything else is a bug and propagates.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, RowEncodingError)
-FIRST_RETRY_DELAY_S = 0.2
 
 
 @dataclass

@@ -17,7 +17,6 @@ by the sink's rules in one transaction with the run's checkpoint, and what that 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections import Counter
@@ -30,13 +29,12 @@ from typing import Any
 import asyncpg
 import orjson
 
-from runtime.db import LazyPool
-from runtime.pgerrors import is_unavailable
+from runtime.db import LazyPool, wait_out_outage
 from runtime.settings import DatabaseSettings
 from schemas.errors import DatabaseUnavailable
 from schemas.timezones import KST
 from sinks import rollup
-from sinks.batches import DRIVER_ERRORS, FIRST_RETRY_DELAY_S, BatchWriter, WriteResult
+from sinks.batches import BatchWriter, WriteResult
 from sinks.merge import (
     PLACEHOLDERS_SQL,
     changes_sql,
@@ -56,7 +54,6 @@ from sinks.writer import grouped, init_connection, link
 log = logging.getLogger(__name__)
 EXAMPLES = 3
 MAX_RETRY_DELAY_S = 10.0
-WAITED_OUT: tuple[type[Exception], ...] = (*DRIVER_ERRORS, DatabaseUnavailable)  # reading the archive
 CHANGES_SQL = {table: changes_sql(table) for table in ORDER}
 MERGE_SQL = {table: merge_sql(table) for table in ORDER}
 CORRECT_ODDS_SQL = correct_odds_sql()
@@ -328,19 +325,13 @@ class ReprocessStore:
         """The next ``limit`` archived responses of a selection after a position, in fetch order (a database
         outage is waited out, as for the writes)."""
         position = after or (None, None, None)
-        delay = FIRST_RETRY_DELAY_S
-        while True:
-            try:
-                pool = await self._pool.get()
-                found = await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
-            except WAITED_OUT as exc:
-                if not isinstance(exc, DatabaseUnavailable) and not is_unavailable(exc):
-                    raise
-                log.warning("database unavailable reading the archive (%s); retry in %.1fs", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(MAX_RETRY_DELAY_S, delay * 2)
-                continue
-            return [_response(r) for r in found]
+
+        async def fetch() -> list[asyncpg.Record]:
+            pool = await self._pool.get()
+            return await pool.fetch(PAGE_SQL, *selection.arguments(), *position, limit)
+
+        found = await wait_out_outage(fetch, self.settings, "reading the archive", MAX_RETRY_DELAY_S)
+        return [_response(r) for r in found]
 
     async def open_run(self, selection: Selection, restart: bool = False) -> Run:
         """The run of a selection: the unfinished one, resumed (unless ``restart``), else a new one; a dry run is

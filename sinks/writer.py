@@ -12,7 +12,6 @@ transaction of this writer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,14 +19,14 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import InternalClientError
 
-from runtime.db import LazyPool, translate_errors
+from runtime.db import LazyPool, wait_out_outage
 from runtime.metrics import SinkMetrics
 from runtime.pgerrors import DATABASE_ERRORS
 from runtime.settings import DatabaseSettings
 from schemas import race_ids
 from schemas.errors import DatabaseUnavailable
 from sinks import payoffs, rollup
-from sinks.batches import FIRST_RETRY_DELAY_S, BatchWriter, WriteResult
+from sinks.batches import BatchWriter, WriteResult
 from sinks.errors import RowEncodingError
 from sinks.merge import PLACEHOLDERS_SQL, create_staging_sql, merge_sql, truncate_staging_sql
 from sinks.odds_stage import StagedOdds, split_rows
@@ -147,18 +146,12 @@ class TimescaleWriter:
         outage as the writes do."""
         if not ranks:
             return
-        delay = FIRST_RETRY_DELAY_S
-        while True:
-            try:
-                pool = await self.pool.get()
-                async with translate_errors(self.settings):
-                    await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
-            except DatabaseUnavailable as exc:
-                log.warning("%s; %d reported rank(s) marked again in %.1fs", exc, len(ranks), delay)
-                await asyncio.sleep(delay)
-                delay = min(max_delay_s, delay * 2)
-            else:
-                return
+
+        async def mark() -> None:
+            pool = await self.pool.get()
+            await pool.execute(MARK_SQL, [r.race_id for r in ranks], [r.racer_id for r in ranks])
+
+        await wait_out_outage(mark, self.settings, f"marking {len(ranks)} reported rank(s)", max_delay_s)
 
     async def _transaction(self, rows: Sequence[Row]) -> dict[str, int]:
         """One transaction with every row; the rows written per table."""

@@ -218,6 +218,33 @@ async def test_translate_errors_uses_the_one_classification():
             raise asyncpg.UndefinedTableError("x")
 
 
+async def test_an_outage_is_waited_out_and_any_other_error_is_raised():
+    from runtime.db import wait_out_outage
+    from runtime.settings import DatabaseSettings
+
+    tries: list[int] = []
+
+    async def flaky() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise asyncpg.ConnectionDoesNotExistError("x")  # driver error, classified as an outage
+        if len(tries) == 2:
+            raise OSError("connection refused")
+        return "read"
+
+    assert await wait_out_outage(flaky, DatabaseSettings(), "reading", max_delay_s=0.001) == "read"
+    assert len(tries) == 3
+
+    async def broken() -> str:
+        tries.append(1)
+        raise asyncpg.UndefinedTableError("x")
+
+    tries.clear()
+    with pytest.raises(asyncpg.UndefinedTableError):  # not an outage: never tried again
+        await wait_out_outage(broken, DatabaseSettings(), "reading", max_delay_s=0.001)
+    assert len(tries) == 1
+
+
 # ---- topic settings per class -------------------------------------------------------------------------------------
 def test_topic_classes_have_their_retention():
     from runtime.settings import TopicSettings
