@@ -342,8 +342,7 @@ class Progress:
         return any(g["group"] == group and g["members"] for g in groups)
 
     async def delete_prefixed(self, prefix: str) -> None:
-        """Delete every topic of a run: the catalogue's and any a client made for itself (Faust's assignor topic
-        ``<group>-__assignor-__leader``)."""
+        """Delete every topic of a run: the catalogue's and any a client made for itself (``<prefix>-...``)."""
         names = [t for t in await self.admin.list_topics() if t.startswith((f"{prefix}.", f"{prefix}-"))]
         if names:
             await self.admin.delete_topics(names)

@@ -41,6 +41,10 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         # Faust keeps a folder per app (empty here: memory store, no tables); under RACELAB_HOME, not the cwd.
         datadir=str(settings.home / "faust" / "{conf.name}"),
         topic_partitions=settings.topics.partitions,
+        # No leader election: no table or timer of the pipeline needs one, and its topic
+        # (``<group>-__assignor-__leader``) is not in the catalogue: a broker that came back empty lacked it, and
+        # the group's consumer asked for it again and again (an error logged about 20 times a second).
+        topic_disable_leader=True,
         topic_replication_factor=settings.topics.replication_factor,
         broker_session_timeout=broker.session_timeout_ms / 1000,
         broker_rebalance_timeout=broker.rebalance_timeout_ms / 1000,

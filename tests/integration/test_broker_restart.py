@@ -237,6 +237,21 @@ async def missing(settings: Settings, since: datetime) -> list[dict[str, object]
     return [dict(r) for r in rows]
 
 
+async def archived_ranges(settings: Settings, since: datetime) -> list[tuple[str, int, int, int, int]]:
+    """(topic, partition, first offset, last offset, messages) in the archive of what was published since ``since``:
+    a partition whose first offset is not 0, or whose count falls short of its range, shows where a loss is."""
+    conn = await connect(settings.database)
+    try:
+        rows = await conn.fetch(
+            "SELECT r.topic, r.msg_partition, min(r.msg_offset), max(r.msg_offset), count(*) FROM raw_archive r "
+            "JOIN collection_log c USING (poll_id) WHERE c.ok AND c.collected_at > $1 GROUP BY 1, 2 ORDER BY 1, 2",
+            since,
+        )
+    finally:
+        await conn.close()
+    return [(r[0].rsplit(".", 2)[-1], r[1], r[2], r[3], r[4]) for r in rows]
+
+
 async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> None:
     """Until the archive holds every page published since ``since`` and every collection with items has landed."""
     deadline = time.monotonic() + limit_s
@@ -259,6 +274,7 @@ async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> N
             [dict(r) for r in unstored],
             since,
             await missing(settings, since),
+            await archived_ranges(settings, since),
         )
         await asyncio.sleep(1)
 
