@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import faust
+from aiokafka import errors as kafka_errors
 from aiokafka.protocol.commit import OffsetCommitRequest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -81,18 +82,38 @@ async def _shutdown_deadline(sender: Any, /, *args: Any, signal: Any, **kwargs: 
 
 
 def in_group(consumer: Any) -> bool:
-    """Whether an aiokafka consumer is a member of its group's current generation (it may commit offsets).
-
-    Between a broker's "unknown member" answer and the rejoin, aiokafka commits with generation -1 and no member id.
-    A broker accepts that for a group without members, the state of every group after a broker came back empty: a
-    commit then, of offsets read from the lost topics (the batch in hand when the broker went away, acked during the
-    revocation that starts the rejoin), lands in the new topics, and the rejoin starts reading them past their first
-    messages. Not committing then loses nothing: what the offsets cover is read again.
-    """
+    """Whether an aiokafka consumer is a member of its group's current generation (it may commit offsets)."""
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is None:  # no group (not the pipeline's workers)
         return True
     return bool(coordinator.generation != OffsetCommitRequest.DEFAULT_GENERATION_ID and coordinator.member_id)
+
+
+def commit_only_as_member(consumer: Any) -> None:
+    """Make every attempt of a started consumer's offset commits fail as "rebalanced" while it is not a member of its
+    group (:func:`in_group`); the offsets are then not committed, and what they cover is read again.
+
+    Between a broker's "unknown member" answer and the rejoin, aiokafka commits with generation -1 and no member id,
+    and a broker takes that from a group without members: the state of every group after a broker came back empty.
+    Such a commit carries offsets of the lost topics (a commit retried through the outage, or the batch in hand,
+    acked during the revocation that starts the rejoin); it lands on the new topics, and the rejoin then starts
+    reading them past their first messages. aiokafka retries a commit through an outage, reading the generation
+    anew each time, so the check is made at every attempt, not once per commit.
+    """
+    coordinator = consumer._coordinator
+    send = coordinator._do_commit_offsets
+
+    async def members_only(assignment: Any, offsets: Any) -> Any:
+        if not in_group(consumer):
+            log.warning(
+                "not committing offsets of %d partitions: the consumer is not a member of its group now "
+                "(rejoining); what they cover is read again after the rejoin",
+                len(offsets),
+            )
+            raise kafka_errors.UnknownMemberIdError(coordinator.group_id)  # aiokafka: CommitFailedError, rebalanced
+        return await send(assignment, offsets)
+
+    coordinator._do_commit_offsets = members_only
 
 
 def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust_aiokafka.Transport]:
@@ -115,17 +136,14 @@ def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust
             commits.rejoin = rejoin
             return consumer
 
+        async def on_start(self) -> None:
+            await super().on_start()
+            commit_only_as_member(self._ensure_consumer())
+
         async def _commit(self, offsets: Any) -> bool:
             commits.commit_started()
             ok = False
             try:
-                if not in_group(self._ensure_consumer()):
-                    log.warning(
-                        "not committing offsets of %d partitions: the consumer is not a member of its group now "
-                        "(rejoining); what they cover is read again after the rejoin",
-                        len(offsets),
-                    )
-                    return False
                 ok = bool(await super()._commit(offsets))
             finally:
                 commits.commit_finished(ok)

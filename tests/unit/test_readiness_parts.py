@@ -20,7 +20,7 @@ from runtime.metrics import ConsumerMetrics
 from runtime.ops import commit_check, topics_check
 from runtime.settings import BrokerSettings
 from runtime.topic_keeper import TopicKeeper
-from runtime.worker import in_group
+from runtime.worker import commit_only_as_member, in_group
 
 
 class Clock:
@@ -199,3 +199,23 @@ def test_a_consumer_commits_only_as_a_member_of_its_groups_generation(generation
 
 def test_a_consumer_without_a_group_may_commit():
     assert in_group(SimpleNamespace()) is True
+
+
+def test_each_attempt_of_a_commit_is_refused_while_the_consumer_is_not_a_member():
+    import aiokafka.errors
+
+    sent: list[object] = []
+
+    async def send(assignment, offsets):
+        sent.append(offsets)
+
+    coordinator = SimpleNamespace(generation=7, member_id="racelab-1-abc", group_id="g", _do_commit_offsets=send)
+    consumer = SimpleNamespace(_coordinator=coordinator)
+    commit_only_as_member(consumer)
+    run(lambda: coordinator._do_commit_offsets(None, {"tp": 5}))
+    assert sent == [{"tp": 5}]
+    # the broker answered "unknown member" meanwhile (a retry of the same commit after an outage reads it anew)
+    coordinator.generation, coordinator.member_id = -1, ""
+    with pytest.raises(aiokafka.errors.UnknownMemberIdError):  # aiokafka: CommitFailedError "already rebalanced"
+        run(lambda: coordinator._do_commit_offsets(None, {"tp": 9}))
+    assert sent == [{"tp": 5}]
