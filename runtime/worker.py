@@ -100,7 +100,9 @@ def commit_only_as_member(consumer: Any) -> None:
     reading them past their first messages. aiokafka retries a commit through an outage, reading the generation
     anew each time, so the check is made at every attempt, not once per commit.
     """
-    coordinator = consumer._coordinator
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:  # no group, no commits
+        return
     send = coordinator._do_commit_offsets
 
     async def members_only(assignment: Any, offsets: Any) -> Any:
