@@ -268,13 +268,10 @@ async def drained(settings: Settings, since: datetime, limit_s: float = 90) -> N
             await conn.close()
         if published == archived and not unstored:
             return
-        assert time.monotonic() < deadline, (
-            published,
-            archived,
-            [dict(r) for r in unstored],
-            since,
-            await missing(settings, since),
-            await archived_ranges(settings, since),
+        assert time.monotonic() < deadline, (  # as text: pytest shortens any other message
+            f"{archived} of {published} pages published since {since} archived; not landed: "
+            f"{[dict(r) for r in unstored]}; not archived: {await missing(settings, since)}; "
+            f"archived (kind, partition, first, last, count): {await archived_ranges(settings, since)}"
         )
         await asyncio.sleep(1)
 
