@@ -27,6 +27,7 @@ from racelab.api.store import ControlStore
 from runtime.db import connect, create_pool
 from runtime.kafka import ensure_topics
 from runtime.settings import Settings
+from schemas.raw import RawHeaders
 from schemas.timezones import KST
 
 from .conftest import Worker, pipeline_env, scalar, simulator_env, start_component
@@ -285,15 +286,19 @@ async def publish_odds(settings: Settings, tag: str, per_partition: int, partiti
         for n in range(per_partition):
             for partition in range(partitions):
                 poll_id = f"{tag}-{partition}-{n}"
-                headers = [("poll_id", poll_id.encode()), ("kind", b"odds"), ("fetched_at", utc_now_text().encode())]
+                headers = RawHeaders(
+                    source="kra",
+                    kind="odds",
+                    endpoint="API160_1/integratedInfo_1",
+                    params={},
+                    fetched_at=datetime.now(UTC),
+                    poll_id=poll_id,
+                    http_status=200,
+                ).to_kafka()
                 await producer.send(topic, poll_id.encode(), key=b"odds", partition=partition, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()
-
-
-def utc_now_text() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def archived_offsets(settings: Settings, tag: str, n: int, limit_s: float) -> dict[int, list[int]]:
