@@ -120,7 +120,7 @@ async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
     running = [await start_role(role, env, tmp_path / f"{role}.log") for role in ROLES]
     recovered: list[float] = []
     restarts: list[datetime] = []
-    caught_up: list[datetime] = []
+    caught_up: datetime | None = None  # the archive held everything published since the first restart by then
     try:
         await wait_for(ports, 200, 90)
         async with asyncio.timeout(60):
@@ -130,8 +130,8 @@ async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
             await asyncio.sleep(8)
             if restarts:  # the archive has caught up since the first restart before the second one
                 # (a second back: a page collected before it was published and logged by now)
-                caught_up.append(await db_now(cfg) - timedelta(seconds=1))
-                await archived_until(cfg, restarts[0], caught_up[0], ARCHIVE_CATCH_UP_S)
+                caught_up = await db_now(cfg) - timedelta(seconds=1)
+                await archived_until(cfg, restarts[0], caught_up, ARCHIVE_CATCH_UP_S)
             await broker.kill()
             await wait_for(ports, 503, 30)  # every worker says so while the broker is away
             await asyncio.sleep(8)
@@ -159,7 +159,8 @@ async def test_two_broker_restarts_mid_stream_lose_nothing_published_after_them(
     # memory): only pages published after the archive last caught up, and the status reports each of them.
     published, archived = await coverage(cfg, restarts[1])
     assert published >= 10 and archived == published, (published, archived)
-    published, archived = await coverage(cfg, restarts[0], caught_up[0])
+    assert caught_up is not None
+    published, archived = await coverage(cfg, restarts[0], caught_up)
     assert published >= 10 and archived == published, (published, archived)
     everything, archived_all = await coverage(cfg, start - timedelta(days=1))
     pool = await create_pool(cfg.database)
