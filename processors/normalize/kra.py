@@ -454,26 +454,48 @@ def _field(name: str, parse: Any, value: Any) -> Any:
         raise NormalizeError(f"field {name!r}: {exc}") from None
 
 
-# Selections of all-integer runner numbers already read, by (pool, chulNo, chulNo2, chulNo3): a race's board repeats
-# the same few thousand combinations, and reading them again was a third of the odds normalizer's time.
-_SELECTIONS: dict[tuple[str, int, int, int], str] = {}
+# Selections already read, by (pool, chulNo, chulNo2, chulNo3) as published (ints or texts, "7" as often as 7): a
+# race's board repeats the same few thousand combinations, and reading them again was a third of the odds
+# normalizer's time (texts: two thirds). An int and a text are never equal keys, so a key always reads the same.
+_SELECTIONS: dict[tuple[str, Any, Any, Any], str] = {}
 _SELECTIONS_MAX = 100_000
+_KEYS = (int, str)  # exact types: not bool, not a float (3.0 == 3 would share 3's key)
 _INF = float("inf")
 _SELECTION = re.compile(SELECTION_PATTERN)
+# Prices written as text ("2.0"), as read: the same few thousand texts on every board.
+_PRICE_TEXTS: dict[str, float] = {}
 
 
 def _selection(pool: str, row: Row) -> str:
     """The selection of an odds row (``3``, ``3-7``, ``3-7-5``), checked against the model's pattern."""
     a, b, c = row.get("chulNo"), row.get("chulNo2", 0), row.get("chulNo3", 0)
-    if type(a) is int and type(b) is int and type(c) is int:
+    if type(a) in _KEYS and type(b) in _KEYS and type(c) in _KEYS:
         key = (pool, a, b, c)
         found = _SELECTIONS.get(key)
         if found is None:
             if len(_SELECTIONS) >= _SELECTIONS_MAX:
                 _SELECTIONS.clear()
-            found = _SELECTIONS[key] = _checked_selection(selection(pool, [a, b, c]))
+            found = _SELECTIONS[key] = _checked_selection(
+                selection(pool, [integer(a) or 0, integer(b) or 0, integer(c) or 0])
+            )
         return found
     return _checked_selection(selection(pool, [integer(row.get(n)) or 0 for n in ("chulNo", "chulNo2", "chulNo3")]))
+
+
+def _price(value: Any) -> float:
+    """The odds of a row that are not a finite float >= 0 already: a text ("2.0", remembered), an int, or an error."""
+    if type(value) is str:
+        found = _PRICE_TEXTS.get(value)
+        if found is not None:
+            return found
+    odds = number(value)
+    if odds is None or odds < 0:
+        raise ValidationFailed(f"invalid odds field: odds must be a number >= 0, got {value!r}")
+    if type(value) is str:
+        if len(_PRICE_TEXTS) >= _SELECTIONS_MAX:
+            _PRICE_TEXTS.clear()
+        _PRICE_TEXTS[value] = odds
+    return odds
 
 
 def _checked_selection(text: str) -> str:
@@ -510,9 +532,7 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
         rank = row.get("rank")
         try:
             if type(odds) is not float or not 0 <= odds < _INF:
-                odds = number(odds)  # a text, an int, a negative or infinite float
-                if odds is None or odds < 0:
-                    raise ValidationFailed(f"invalid odds field: odds must be a number >= 0, got {row.get('odds')!r}")
+                odds = _price(odds)  # a text, an int, a negative or infinite float
             if pool_total is not None and type(pool_total) is not int:
                 pool_total = integer(pool_total)
             if rank is not None and type(rank) is not int:

@@ -139,3 +139,26 @@ def test_a_refused_board_is_a_validation_error_as_for_every_record() -> None:
         with pytest.raises(ValueError) as caught:
             read_board(value)
         assert type(caught.value).__name__ == "ValidationError"
+
+
+def test_a_selection_is_checked_on_every_board_not_only_the_first_one_that_has_it() -> None:
+    """Selections that matched are remembered; a bad one after many good boards is still refused, by its place."""
+    read_board(GOOD)
+    second_bad = GOOD.replace(b'"selection":"3"', b'"selection":"3-"')
+    with pytest.raises(ValueError, match=r"\$\.prices\[1\]\.selection"):
+        read_board(second_bad)
+    with pytest.raises(ValueError, match=r"\$\.prices\[1\]\.selection"):  # and again: a refusal is not remembered
+        read_board(second_bad)
+    assert read_board(GOOD).prices[1].selection == "3"
+
+
+def test_the_remembered_selections_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schemas import board_reader
+
+    monkeypatch.setattr(board_reader, "_MAX_VALID", 3)
+    monkeypatch.setattr(board_reader, "_VALID_SELECTIONS", set())
+    for first in range(1, 6):
+        read_board(GOOD.replace(b'"selection":"3"', f'"selection":"{first}"'.encode()))
+        assert len(board_reader._VALID_SELECTIONS) <= 3
+    with pytest.raises(ValueError, match=r"\$\.prices\[0\]\.selection"):
+        read_board(GOOD.replace(b'"selection":"3-7-1"', b'"selection":"3-7-1x"'))

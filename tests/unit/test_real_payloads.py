@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from processors.errors import ProcessingError
 from processors.normalize import common as c
 from processors.normalize import normalize
 from producers.simulator import envelope
@@ -438,6 +439,26 @@ def test_final_dividends_example_d():
         "popularity_rank": None,
         "source": "kra",
     }
+
+
+def test_final_dividends_written_as_text_read_the_same_every_time():
+    """Selections and prices are remembered by their published text: the second board reads as the first, and a
+    text the first did not have is still checked."""
+    example = {"meet": "서울", "rcDate": "20190601", "rcNo": "1", "pool": "단승식", "chulNo": "7", "chulNo2": "0",
+               "chulNo3": "0", "odds": "2.0"}  # fmt: skip
+    quinella = {**example, "pool": "복승식", "chulNo": "7", "chulNo2": "3", "odds": "1,234.5"}
+    by_int = {**quinella, "chulNo": 7, "chulNo2": 3, "odds": 1234.5}
+    for _ in range(2):
+        out = normalize(body([example, quinella, by_int]), ctx(ep.KRA_FINAL_DIVIDENDS.path)).odds_records()
+        assert [(o.pool, o.selection, o.odds) for o in out] == [
+            ("WIN", "7", 2.0),
+            ("QNL", "3-7", 1234.5),
+            ("QNL", "3-7", 1234.5),
+        ]
+    for bad, field in (({"odds": "2.0배"}, "odds"), ({"odds": "-2.0"}, "odds"), ({"chulNo2": "3번"}, "chulNo2")):
+        for _ in range(2):
+            with pytest.raises(ProcessingError, match=f"field {field!r}|{field} must be"):
+                normalize(body([example, {**quinella, **bad}]), ctx(ep.KRA_FINAL_DIVIDENDS.path))
 
 
 # ---- a value in an unknown format names its field ----------------------------------------------------------------
