@@ -39,7 +39,7 @@ from producers.ratelimit import RateLimiter
 from runtime.metrics import ProducerMetrics
 from runtime.settings import SourceSettings
 from schemas.endpoints import BY_PATH
-from schemas.envelope import EnvelopeError, PageInfo, inspect_page
+from schemas.envelope import EnvelopeError, PageInfo, Row, inspect_page
 from schemas.timezones import KST
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class DataGoKrClient:
         tomorrow = (datetime.now(KST) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         self._quota_blocked_until = tomorrow.astimezone(UTC)
 
-    async def _try_once(self, endpoint: str, query: dict[str, str]) -> tuple[httpx.Response, PageInfo]:
+    async def _try_once(self, endpoint: str, query: dict[str, str]) -> tuple[httpx.Response, PageInfo[Row]]:
         try:
             async with self.limiter.slot():
                 response = await self._http.get(endpoint, params=query)

@@ -9,9 +9,11 @@ strings. The producers use the code and the counters (paging, errors); the proce
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import msgspec
 import orjson
 
 
@@ -22,18 +24,20 @@ class EnvelopeError(ValueError):
 SUCCESS_CODES = frozenset({"00", "0", "000", "INFO-0", "INFO-00", "INFO-000"})
 NO_DATA_CODES = frozenset({"03", "3", "INFO-200"})
 Row = dict[str, Any]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class PageInfo:
-    """What the envelope of one page says."""
+class PageInfo(Generic[R]):
+    """What the envelope of one page says; ``rows`` are mappings (:func:`inspect_page`) or the structs of a
+    :func:`typed_json_reader`."""
 
     code: str
     message: str
     total_count: int | None
     page_no: int | None
     num_rows: int | None
-    rows: list[Row]
+    rows: list[R]
     is_xml: bool
     gateway: bool = False
 
@@ -70,7 +74,7 @@ def _rows(items: object) -> list[Row]:
     return rows
 
 
-def _from_json(doc: Any) -> PageInfo:
+def _from_json(doc: Any) -> PageInfo[Row]:
     if not isinstance(doc, dict):
         raise EnvelopeError("JSON body is not an object")
     gateway = doc.get("OpenAPI_ServiceResponse")
@@ -104,7 +108,7 @@ def _from_json(doc: Any) -> PageInfo:
     )
 
 
-def _from_xml(text: bytes) -> PageInfo:
+def _from_xml(text: bytes) -> PageInfo[Row]:
     try:
         root = ET.fromstring(text)  # noqa: S314 - small bodies from the configured API, no entity expansion used
     except ET.ParseError as exc:
@@ -133,7 +137,7 @@ def _from_xml(text: bytes) -> PageInfo:
     )
 
 
-def inspect_page(body: bytes) -> PageInfo:
+def inspect_page(body: bytes) -> PageInfo[Row]:
     """Read the envelope of one response body; raises :class:`EnvelopeError` when it is not one."""
     stripped = body.lstrip()
     if not stripped:
@@ -145,3 +149,49 @@ def inspect_page(body: bytes) -> PageInfo:
     except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"JSON body does not parse ({exc.__class__.__name__} at {exc.pos})") from exc
     return _from_json(doc)
+
+
+_Paging = int | str | None
+
+
+class _Header(msgspec.Struct):
+    resultCode: str = ""  # the API's names
+    resultMsg: str = ""
+
+
+def typed_json_reader(item: type[R]) -> Callable[[bytes], PageInfo[R] | None]:
+    """A fast reader of the usual JSON page whose rows all fit ``item`` (a ``msgspec.Struct``): the page read in one
+    pass into structs, without a dict per row (for the odds: 0.4 us a row against orjson's 0.7, measured).
+
+    It returns None for any body that is not exactly ``{"response": {"header": {...}, "body": {"items": {"item":
+    [...]}}}}`` with rows of ``item``'s types (XML, a gateway error, ``items: ""``, one item as an object, a value
+    of another type, a number msgspec does not read...): such a body is read by :func:`inspect_page`, which says
+    what it holds or why it is not a page. Where both read a body, they read the same page (a unit test holds them
+    to it on the samples).
+    """
+    items = msgspec.defstruct("Items", [("item", list[item])], forbid_unknown_fields=True)  # type: ignore[valid-type]
+    body = msgspec.defstruct(
+        "Body",
+        [("items", items), ("totalCount", _Paging, None), ("pageNo", _Paging, None), ("numOfRows", _Paging, None)],
+    )
+    response = msgspec.defstruct("Response", [("header", _Header), ("body", body)])
+    document = msgspec.defstruct("Document", [("response", response)], forbid_unknown_fields=True)
+    decode: Callable[[bytes], Any] = msgspec.json.Decoder(document).decode
+
+    def read(raw: bytes) -> PageInfo[R] | None:
+        try:
+            doc = decode(raw)
+        except msgspec.MsgspecError:
+            return None
+        header, page = doc.response.header, doc.response.body
+        return PageInfo(
+            code=header.resultCode.strip(),
+            message=header.resultMsg,
+            total_count=_int(page.totalCount),
+            page_no=_int(page.pageNo),
+            num_rows=_int(page.numOfRows),
+            rows=page.items.item,
+            is_xml=False,
+        )
+
+    return read

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from processors.errors import NormalizeError, ValidationFailed
-from processors.normalize import kra, kspo
-from processors.normalize.common import Context, Row, items
+from processors.normalize import kra, kspo, odds_items
+from processors.normalize.common import Context, items
 from schemas import endpoints as ep
 from schemas.records import (
     EntryRecord,
@@ -30,7 +30,7 @@ from schemas.records import (
     ResultRecord,
 )
 
-Normalizer = Callable[[list[Row], Context], dict[str, list[Any]]]
+Normalizer = Callable[[list[Any], Context], dict[str, list[Any]]]
 NORMALIZERS: dict[str, Normalizer] = {
     ep.KRA_RACE_PLAN.path: kra.race_plan,
     ep.KRA_ENTRY_SHEET.path: kra.entry_sheet,
@@ -50,6 +50,11 @@ NORMALIZERS: dict[str, Normalizer] = {
     ep.BOAT_RANK.path: kspo.boat_rank,
     ep.BOAT_PAYOFF.path: kspo.boat_payoff,
 }
+READERS: dict[str, Callable[[bytes], list[Any]]] = {
+    ep.KRA_FINAL_DIVIDENDS.path: odds_items.read,
+    ep.LIVE_ODDS_PATH: odds_items.read,
+}
+"""How the rows of an endpoint's bodies are read when not as mappings (:func:`common.items`): the odds as structs."""
 TYPED_FIELDS: dict[str, dict[str, str]] = kra.TYPED | kspo.TYPED
 """Per endpoint: the published fields held in typed columns (``topic.column``); the others are kept in ``details``."""
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -92,7 +97,7 @@ def normalize(body: bytes, ctx: Context) -> Normalized:
     normalizer = NORMALIZERS.get(ctx.endpoint)
     if normalizer is None:
         raise NormalizeError(f"no normalizer for endpoint {ctx.endpoint[:60]!r}")
-    rows = items(body)
+    rows = READERS.get(ctx.endpoint, items)(body)
     try:
         produced = normalizer(rows, ctx)
     except (TypeError, AttributeError) as exc:

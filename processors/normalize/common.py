@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 
 from processors.errors import DecodeError, NormalizeError
 from schemas import race_ids
-from schemas.envelope import EnvelopeError, inspect_page
+from schemas.envelope import EnvelopeError, PageInfo, inspect_page
 from schemas.timezones import KST, kst_moment
 from schemas.tracks import Track, by_spelling
 
 NULLS = frozenset({"", "-", "--", "null", "None"})
 Row = dict[str, Any]
+R = TypeVar("R")
 
 POOL_CODES: dict[str, str] = {
     "단승식": "WIN",
@@ -74,6 +75,23 @@ def items(body: bytes) -> list[Row]:
         page = inspect_page(body)
     except EnvelopeError as exc:
         raise DecodeError(str(exc)) from None
+    return _checked(page)
+
+
+def typed_items(body: bytes, read: Callable[[bytes], PageInfo[R] | None], of_row: Callable[[Row], R]) -> list[R]:
+    """The item rows of a response body as structs: read by ``read`` (a :func:`schemas.envelope.typed_json_reader`)
+    when the body fits it, else by :func:`items` and each row made a struct by ``of_row``, its values as they are."""
+    try:
+        page = read(body)
+    except EnvelopeError as exc:
+        raise DecodeError(str(exc)) from None
+    if page is None:
+        return [of_row(row) for row in items(body)]
+    return _checked(page)
+
+
+def _checked(page: PageInfo[R]) -> list[R]:
+    """The rows of a page that is a normal answer; a gateway error or an API error code is a DecodeError."""
     if page.gateway:
         raise DecodeError(f"body is a gateway error response (code {page.code!r})")
     if not page.ok:

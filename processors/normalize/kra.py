@@ -33,6 +33,7 @@ from processors.normalize.common import (
     track_of,
     ymd,
 )
+from processors.normalize.odds_items import OddsItem
 from schemas import endpoints as ep
 from schemas.race_ids import race_id, well_formed
 from schemas.records import RACE_ID_PATTERN, SCHEMA_VERSION, SELECTION_PATTERN, OddsBoard
@@ -466,9 +467,9 @@ _SELECTION = re.compile(SELECTION_PATTERN)
 _PRICE_TEXTS: dict[str, float] = {}
 
 
-def _selection(pool: str, row: Row) -> str:
+def _selection(pool: str, row: OddsItem) -> str:
     """The selection of an odds row (``3``, ``3-7``, ``3-7-5``), checked against the model's pattern."""
-    a, b, c = row.get("chulNo"), row.get("chulNo2", 0), row.get("chulNo3", 0)
+    a, b, c = row.chulNo, row.chulNo2, row.chulNo3
     if type(a) in _KEYS and type(b) in _KEYS and type(c) in _KEYS:
         key = (pool, a, b, c)
         found = _SELECTIONS.get(key)
@@ -479,7 +480,7 @@ def _selection(pool: str, row: Row) -> str:
                 selection(pool, [integer(a) or 0, integer(b) or 0, integer(c) or 0])
             )
         return found
-    return _checked_selection(selection(pool, [integer(row.get(n)) or 0 for n in ("chulNo", "chulNo2", "chulNo3")]))
+    return _checked_selection(selection(pool, [integer(a) or 0, integer(b) or 0, integer(c) or 0]))
 
 
 def _price(value: Any) -> float:
@@ -504,7 +505,7 @@ def _checked_selection(text: str) -> str:
     return text
 
 
-def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
+def odds_rows(rows: list[OddsItem], ctx: Context, is_final: bool) -> Out:
     """API160_1 integratedInfo_1 (final dividends) and the live-odds feed (same item shape): one board per race.
 
     Hot path (up to ~4,400 rows per race): race-level values are worked out once per race, not per row, and a price
@@ -515,7 +516,7 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
     boards: dict[tuple[str, datetime, str], dict[str, Any]] = {}
     prices_of: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
     for row in rows:
-        pool_name = row.get("pool")
+        pool_name = row.pool
         pool = POOL_CODES.get(pool_name) if isinstance(pool_name, str) else None
         if pool is None:
             name = text(pool_name)
@@ -524,12 +525,11 @@ def odds_rows(rows: list[Row], ctx: Context, is_final: bool) -> Out:
             pool = POOL_CODES.get(name or "")
             if pool is None:
                 raise NormalizeError(f"field 'pool': unknown pool {name!r}")
-        race_key = (row.get("meet"), row.get("rcDate"), row.get("rcNo"))
+        race_key = (row.meet, row.rcDate, row.rcNo)
         prices = prices_of.get(race_key)
         if prices is None:
             prices = prices_of[race_key] = _board(boards, race_key, ctx, is_final)["prices"]
-        odds, pool_total = row.get("odds"), row.get("poolTotal")
-        rank = row.get("rank")
+        odds, pool_total, rank = row.odds, row.poolTotal, row.rank
         try:
             if type(odds) is not float or not 0 <= odds < _INF:
                 odds = _price(odds)  # a text, an int, a negative or infinite float
@@ -571,19 +571,24 @@ def _board(
     return board
 
 
-def _failing(row: Row) -> str:
-    """The first numeric field of an odds row that does not read (to name it in the error)."""
-    for name, parse in (("chulNo", integer), ("chulNo2", integer), ("chulNo3", integer), ("odds", number)):
+def _failing(row: OddsItem) -> str:
+    """The field of an odds row that does not read, in the order :func:`odds_rows` reads them (to name it in the
+    error); ``selection`` when the runner numbers read but do not make one."""
+    for name in _NUMERIC:
+        value = getattr(row, name)
         try:
-            parse(row.get(name))
+            number(value) if name == "odds" else integer(value)
         except NormalizeError:
             return name
-    return "poolTotal" if "rank" not in row else "poolTotal/rank"
+    return "selection"
 
 
-def final_dividends(rows: list[Row], ctx: Context) -> Out:
+_NUMERIC = ("odds", "poolTotal", "rank", "chulNo", "chulNo2", "chulNo3")
+
+
+def final_dividends(rows: list[OddsItem], ctx: Context) -> Out:
     return odds_rows(rows, ctx, is_final=True)
 
 
-def live_odds(rows: list[Row], ctx: Context) -> Out:
+def live_odds(rows: list[OddsItem], ctx: Context) -> Out:
     return odds_rows(rows, ctx, is_final=False)
