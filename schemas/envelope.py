@@ -155,7 +155,7 @@ _Paging = int | str | None
 
 
 class _Header(msgspec.Struct):
-    resultCode: str = ""  # the API's names
+    resultCode: str = ""
     resultMsg: str = ""
 
 
@@ -166,8 +166,8 @@ def typed_json_reader(item: type[R]) -> Callable[[bytes], PageInfo[R] | None]:
     It returns None for any body that is not exactly ``{"response": {"header": {...}, "body": {"items": {"item":
     [...]}}}}`` with rows of ``item``'s types (XML, a gateway error, ``items: ""``, one item as an object, a value
     of another type, a number msgspec does not read...): such a body is read by :func:`inspect_page`, which says
-    what it holds or why it is not a page. Where both read a body, they read the same page (a unit test holds them
-    to it on the samples).
+    what it holds or why it is not a page. Where both read a body, they read the same page (unit tests hold them
+    to it: the reference's Example D, page shapes, and a property over generated odds rows).
     """
     items = msgspec.defstruct("Items", [("item", list[item])], forbid_unknown_fields=True)  # type: ignore[valid-type]
     body = msgspec.defstruct(

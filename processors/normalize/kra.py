@@ -8,6 +8,7 @@ per endpoint which field feeds which ``topic.column``; a test holds it to the re
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -574,16 +575,22 @@ def _board(
 def _failing(row: OddsItem) -> str:
     """The field of an odds row that does not read, in the order :func:`odds_rows` reads them (to name it in the
     error); ``selection`` when the runner numbers read but do not make one."""
-    for name in _NUMERIC:
-        value = getattr(row, name)
+    for name, parse in _NUMERIC:
         try:
-            number(value) if name == "odds" else integer(value)
+            parse(getattr(row, name))
         except NormalizeError:
             return name
     return "selection"
 
 
-_NUMERIC = ("odds", "poolTotal", "rank", "chulNo", "chulNo2", "chulNo3")
+_NUMERIC: tuple[tuple[str, Callable[[Any], object]], ...] = (
+    ("odds", number),
+    ("poolTotal", integer),
+    ("rank", integer),
+    ("chulNo", integer),
+    ("chulNo2", integer),
+    ("chulNo3", integer),
+)
 
 
 def final_dividends(rows: list[OddsItem], ctx: Context) -> Out:
