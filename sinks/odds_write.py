@@ -3,9 +3,10 @@
 The usual case is that none of a batch's snapshots exists yet. Without the day rollup (a licensed server) the
 fastest way in is a COPY straight into the hypertable; with it (the Apache build), a COPY into the staging table, a
 plain ``INSERT ... SELECT`` from there and the rollup grouped from there too, on the server (about 1.5 times the
-rows/s of shipping the batch's columns a second time for the rollup; measured). Either way the insert runs in a
-savepoint: a redelivered or replayed snapshot fails it on the unique key, the savepoint is rolled back and
-``INSERT ... ON CONFLICT DO NOTHING`` inserts the others (and rolls up exactly those). The staging table is two,
+rows/s of shipping the batch's columns a second time for the rollup; measured), sent as one round trip with its
+savepoint (:data:`INSERT_NEW_SQL`). Either way the insert runs in a savepoint: a redelivered or replayed snapshot
+fails it on the unique key, the savepoint is rolled back and ``INSERT ... ON CONFLICT DO NOTHING`` inserts the
+others (and rolls up exactly those). The staging table is two,
 boards and their prices (:mod:`sinks.odds_stage`), read through a view (:func:`sinks.merge.create_staging_sql`).
 """
 
@@ -24,6 +25,23 @@ from sinks.tables import COLUMNS
 TABLE = "odds_snapshots"
 INSERT_STAGED_SQL = insert_staged_sql(TABLE)
 MERGE_SQL = merge_sql(TABLE)
+SAVEPOINT = "odds_new"
+
+
+def _insert_new_sql(roll_up: str) -> str:
+    """Insert every staged snapshot and roll them up (``roll_up``), in a savepoint: one message of statements, so
+    one round trip where a savepoint, the insert, its release and the rollup were four (about 90 us of the client's
+    CPU each, measured). The rollup runs before the release: whichever statement fails, the savepoint is there to
+    roll back to."""
+    return f"SAVEPOINT {SAVEPOINT}; {INSERT_STAGED_SQL}; {roll_up}; RELEASE SAVEPOINT {SAVEPOINT}"
+
+
+INSERT_NEW_SQL = {
+    False: _insert_new_sql(rollup.MERGE_STAGED_SQL),
+    True: _insert_new_sql(rollup.MERGE_STAGED_ONE_EACH_SQL),
+}
+"""By :func:`sinks.rollup.one_each`: the statements that insert and roll up the staged snapshots when none exists."""
+UNDO_NEW_SQL = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
@@ -56,12 +74,13 @@ async def _copy_new(conn: Connection, records: list[tuple[Any, ...]]) -> bool:
     return True
 
 
-async def _insert_staged(conn: Connection) -> bool:
-    """Insert every staged snapshot, in a savepoint; False (rolled back) when one exists."""
+async def _insert_new(conn: Connection, one_each: bool) -> bool:
+    """Insert and roll up every staged snapshot, in a savepoint (:data:`INSERT_NEW_SQL`); False (rolled back) when
+    one exists."""
     try:
-        async with conn.transaction():
-            await conn.execute(INSERT_STAGED_SQL)
+        await conn.execute(INSERT_NEW_SQL[one_each])
     except asyncpg.UniqueViolationError:
+        await conn.execute(UNDO_NEW_SQL)
         return False
     return True
 
@@ -72,8 +91,7 @@ async def write_odds(conn: Connection, odds: StagedOdds, rolled_up: bool) -> int
     if not rolled_up and await _copy_new(conn, odds.table_rows()):
         return len(odds)
     await copy_staged(conn, odds)
-    if rolled_up and await _insert_staged(conn):
-        await rollup.merge_staged(conn, rollup.one_each(odds.snapshots()))
+    if rolled_up and await _insert_new(conn, rollup.one_each(odds.snapshots())):
         return len(odds)
     inserted = [tuple(r) for r in await conn.fetch(MERGE_SQL)]
     if inserted and rolled_up:
