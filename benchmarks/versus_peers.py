@@ -50,14 +50,14 @@ from pathlib import Path
 from typing import IO
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import FINAL_AFTER, World
 from runtime.db import connect
-from runtime.kafka import MAX_MESSAGE_BYTES, ensure_topics
+from runtime.kafka import durable_producer, ensure_topics
 from runtime.settings import Settings, load_settings
 from schemas import endpoints as ep
 from schemas.errors import BrokerError, DatabaseUnavailable
@@ -156,15 +156,9 @@ def backlog(pages: int, seed: int) -> list[Page]:
 
 
 async def publish(settings: Settings, topic: str, pages: Sequence[Page]) -> float:
-    """Every page into ``topic`` (acks from all replicas); returns the seconds it took."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker.bootstrap_servers,
-        acks="all",
-        enable_idempotence=settings.broker.idempotence,
-        linger_ms=20,
-        max_request_size=MAX_MESSAGE_BYTES,
-        request_timeout_ms=settings.broker.request_timeout_ms,
-    )
+    """Every page into ``topic`` as the pollers publish them (:func:`runtime.kafka.durable_producer`: acks from all
+    replicas, batches compressed as ``broker.compression`` says); returns the seconds it took."""
+    producer = durable_producer(settings.broker, "versus-peers", linger_ms=20)
     started = time.monotonic()
     await producer.start()
     try:
