@@ -456,31 +456,21 @@ def _field(name: str, parse: Any, value: Any) -> Any:
         raise NormalizeError(f"field {name!r}: {exc}") from None
 
 
-# Selections already read, by (pool, chulNo, chulNo2, chulNo3) as published (ints or texts, "7" as often as 7): a
-# race's board repeats the same few thousand combinations, and reading them again was a third of the odds
-# normalizer's time (texts: two thirds). An int and a text are never equal keys, so a key always reads the same.
-_SELECTIONS: dict[tuple[str, Any, Any, Any], str] = {}
+# The pool and selection of the rows already read, by (pool, chulNo, chulNo2, chulNo3) as published (ints or texts,
+# "7" as often as 7): a race's board repeats the same few thousand combinations, and reading them again was a third of
+# the odds normalizer's time (texts: two thirds). An int and a text are never equal keys, so a key always reads the
+# same; the runner numbers of a key are exact ints or texts (not a bool, not a float: 3.0 == 3 would share 3's key).
+_POOL_SELECTIONS: dict[tuple[Any, Any, Any, Any], tuple[str, str]] = {}
 _SELECTIONS_MAX = 100_000
-_KEYS = (int, str)  # exact types: not bool, not a float (3.0 == 3 would share 3's key)
+_KEYS = (int, str)
 _INF = float("inf")
 _SELECTION = re.compile(SELECTION_PATTERN)
 # Prices written as text ("2.0"), as read: the same few thousand texts on every board.
 _PRICE_TEXTS: dict[str, float] = {}
 
 
-def _selection(pool: str, row: OddsItem) -> str:
-    """The selection of an odds row (``3``, ``3-7``, ``3-7-5``), checked against the model's pattern."""
-    a, b, c = row.chulNo, row.chulNo2, row.chulNo3
-    if type(a) in _KEYS and type(b) in _KEYS and type(c) in _KEYS:
-        key = (pool, a, b, c)
-        found = _SELECTIONS.get(key)
-        if found is None:
-            if len(_SELECTIONS) >= _SELECTIONS_MAX:
-                _SELECTIONS.clear()
-            found = _SELECTIONS[key] = _checked_selection(
-                selection(pool, [integer(a) or 0, integer(b) or 0, integer(c) or 0])
-            )
-        return found
+def _selection(pool: str, a: Any, b: Any, c: Any) -> str:
+    """The selection of runner numbers (``3``, ``3-7``, ``3-7-5``), checked against the model's pattern."""
     return _checked_selection(selection(pool, [integer(a) or 0, integer(b) or 0, integer(c) or 0]))
 
 
@@ -516,16 +506,17 @@ def odds_rows(rows: list[OddsItem], ctx: Context, is_final: bool) -> Out:
     """
     boards: dict[tuple[str, datetime, str], dict[str, Any]] = {}
     prices_of: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    known = _POOL_SELECTIONS
     for row in rows:
-        pool_name = row.pool
-        pool = POOL_CODES.get(pool_name) if isinstance(pool_name, str) else None
-        if pool is None:
-            name = text(pool_name)
-            if name in NOT_OUR_POOLS:
-                continue
-            pool = POOL_CODES.get(name or "")
+        a, b, c = row.chulNo, row.chulNo2, row.chulNo3
+        key = (row.pool, a, b, c) if type(a) in _KEYS and type(b) in _KEYS and type(c) in _KEYS else None
+        found = known.get(key) if key is not None else None
+        if found is None:
+            pool, chosen = _pool(row.pool), None
             if pool is None:
-                raise NormalizeError(f"field 'pool': unknown pool {name!r}")
+                continue
+        else:
+            pool, chosen = found
         race_key = (row.meet, row.rcDate, row.rcNo)
         prices = prices_of.get(race_key)
         if prices is None:
@@ -538,7 +529,12 @@ def odds_rows(rows: list[OddsItem], ctx: Context, is_final: bool) -> Out:
                 pool_total = integer(pool_total)
             if rank is not None and type(rank) is not int:
                 rank = integer(rank)
-            chosen = _selection(pool, row)
+            if chosen is None:
+                chosen = _selection(pool, a, b, c)
+                if key is not None and type(row.pool) is str:
+                    if len(known) >= _SELECTIONS_MAX:
+                        known.clear()
+                    known[key] = (pool, chosen)
         except NormalizeError as exc:
             raise NormalizeError(f"field {_failing(row)!r}: {exc}") from None
         prices.append(
@@ -570,6 +566,19 @@ def _board(
             raise ValidationFailed("invalid odds field: time has no time zone")
         board = boards[key] = {"race_id": key[0], "time": key[1], "is_final": final, "source": key[2], "prices": []}
     return board
+
+
+def _pool(published: Any) -> str | None:
+    """The pool code of a pool as published; None for a pool that is not stored (:data:`NOT_OUR_POOLS`)."""
+    pool = POOL_CODES.get(published) if isinstance(published, str) else None
+    if pool is None:
+        name = text(published)
+        if name in NOT_OUR_POOLS:
+            return None
+        pool = POOL_CODES.get(name or "")
+        if pool is None:
+            raise NormalizeError(f"field 'pool': unknown pool {name!r}")
+    return pool
 
 
 def _failing(row: OddsItem) -> str:

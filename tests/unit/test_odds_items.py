@@ -113,6 +113,15 @@ def test_a_value_in_an_unknown_format_names_its_field_on_either_path(change, fie
             normalize(envelope.json_body(rows, 1, 1000, len(rows)), CTX)
 
 
+@pytest.mark.parametrize(("field", "seen", "then"), [("chulNo2", 1, True), ("chulNo3", 0, False), ("chulNo", 1, True)])
+def test_a_runner_number_equal_to_one_read_before_is_still_read_for_itself(field, seen, then):
+    """True == 1 and False == 0 in Python: the selection remembered for a row with 1 (or 0) in a field must not
+    answer for a later row with a bool there; that row is read on its own and refused."""
+    rows = [{**ROW, field: seen, "odds": 4.5}, {**ROW, field: then, "odds": 4.5}]
+    with pytest.raises(NormalizeError, match=f"field '{field}': expected a number, got {then}"):
+        normalize(envelope.json_body(rows, 1, 1000, len(rows)), CTX)
+
+
 def test_an_unknown_pool_or_track_is_refused_and_a_pool_not_stored_is_skipped():
     with pytest.raises(NormalizeError, match="unknown pool '쌍쌍승'"):
         _messages(envelope.json_body([{**ROW, "pool": "쌍쌍승", "odds": 4.5}] * 2, 1, 1000, 2))
