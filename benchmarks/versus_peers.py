@@ -2,8 +2,9 @@
 
 Is the project's pipeline (Faust processors + sink worker, with its validation, dead-letter handling and day rollup)
 worth its weight against what a user could build in an afternoon? Every pipeline gets the same backlog of raw KRA
-final-dividend pages (API160_1, 1000 rows a page, every row new) in a raw topic of its own and writes the rows into
-a freshly migrated schema of its own, alone on the machine, in alternating rounds:
+final-dividend pages (API160_1, 1000 rows a page, every row new) in a raw topic of its own, published as the pollers
+publish (LZ4-compressed batches, the project's default), and writes the rows into a freshly migrated schema of its
+own, alone on the machine, in alternating rounds:
 
 - ``racelab``: ``racelab run processors`` and ``racelab run sink`` at their defaults (two processes, a normalized
   topic between them);
