@@ -77,7 +77,7 @@ PEER_MODULES = {
     "loop": ["benchmarks.peers.aiokafka_loop"],
     "loop-direct": ["benchmarks.peers.aiokafka_loop", "--direct"],
 }
-PEER_LIBRARIES = ("aiokafka", "asyncpg", "orjson")  # taken with the project's own pins, next to the peers extra
+PEER_LIBRARIES = ("aiokafka", "asyncpg", "cramjam", "orjson")  # the project's own pins, next to the peers extra
 TRACKS = ("seoul", "busan", "jeju")
 PAGE_ROWS = 1000
 ODDS_COLUMNS = ", ".join(COLUMNS["odds_snapshots"])
