@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
 from runtime.db import connect
-from runtime.kafka import ensure_topics
+from runtime.kafka import durable_producer, ensure_topics
 from runtime.settings import load_settings
 from schemas import endpoints as ep
 from schemas.raw import RawHeaders
@@ -180,9 +180,7 @@ async def run(rate: int, seconds: float) -> None:
         "RACELAB_LOG_LEVEL": "WARNING",
     }
     workers = [await asyncio.to_thread(start, role, env) for role in ("processors", "sink")]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker.bootstrap_servers, acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024
-    )
+    producer = durable_producer(settings.broker, "bench-e2e")  # raw pages as the pollers publish them
     await producer.start()
     conn = await connect(db)
     bench = Bench(producer, conn, topics.raw("odds"), boards())

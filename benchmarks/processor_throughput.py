@@ -21,13 +21,13 @@ import uuid
 from datetime import UTC, date, datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.normalize import normalize
 from processors.normalize.common import Context
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
-from runtime.kafka import ensure_topics
+from runtime.kafka import durable_producer, ensure_topics
 from runtime.settings import load_settings
 from schemas import endpoints as ep
 from schemas.raw import RawHeaders
@@ -109,9 +109,7 @@ async def run(count: int, rows: int) -> None:
         http_status=200,
     ).to_kafka()
     worker = await asyncio.to_thread(start_worker, prefix)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker.bootstrap_servers, acks="all", max_request_size=8 * 1024 * 1024, linger_ms=20
-    )
+    producer = durable_producer(settings.broker, "bench-processors", linger_ms=20)  # as the pollers publish
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker.bootstrap_servers,
         group_id=None,
