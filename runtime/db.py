@@ -83,30 +83,17 @@ async def connect(settings: DatabaseSettings) -> asyncpg.Connection:
         )
 
 
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """A pool release that sends nothing: asyncpg has rolled back a transaction left open, and the session is kept.
-
-    For pools whose users never change a session's state (no ``SET``, ``LISTEN``, cursors or advisory locks): the
-    reset query asyncpg sends by default is a round trip on every release (about 90 us of the client's CPU here,
-    once per sink transaction).
-    """
-
-
 async def create_pool(
     settings: DatabaseSettings,
     init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
     session: dict[str, str] | None = None,
-    reset: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
 ) -> asyncpg.Pool:
     """A connection pool with the same session settings as :func:`connect` (``init`` runs on each new connection),
-    and ``session``'s (server parameters given at connect: they outlast the ``RESET ALL`` of a pool release).
-    ``reset``: what a release does after rolling back an open transaction (None: asyncpg's reset query; or
-    :func:`keep_session`)."""
+    and ``session``'s (server parameters given at connect: they outlast the ``RESET ALL`` of a pool release)."""
     async with translate_errors(settings):
         pool = await asyncpg.create_pool(
             settings.url.get_secret_value(),
             init=init,
-            reset=reset,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.connect_timeout_s,
@@ -131,22 +118,21 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
 
 
 class LazyPool:
-    """A pool opened on first use (:func:`create_pool`, with ``init``, ``session`` and ``reset``) and closed by
-    :meth:`close` (:func:`close_pool`); used again after a close, it opens a new one."""
+    """A pool opened on first use (:func:`create_pool`, with ``init`` and ``session``) and closed by :meth:`close`
+    (:func:`close_pool`); used again after a close, it opens a new one."""
 
     def __init__(
         self,
         settings: DatabaseSettings,
         init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
         session: dict[str, str] | None = None,
-        reset: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
-        self.settings, self.init, self.session, self.reset = settings, init, session, reset
+        self.settings, self.init, self.session = settings, init, session
         self._pool: asyncpg.Pool | None = None
 
     async def get(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await create_pool(self.settings, init=self.init, session=self.session, reset=self.reset)
+            self._pool = await create_pool(self.settings, init=self.init, session=self.session)
         return self._pool
 
     async def close(self) -> None:

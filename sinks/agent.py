@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import faust
 
-from runtime.db import LazyPool, connect, keep_session
+from runtime.db import LazyPool, connect
 from runtime.delivery import Outgoing, OutputProducer
 from runtime.metrics import sink_metrics
 from runtime.ops import Check
@@ -65,7 +65,7 @@ class SinkApp:
         # staging tables from the tables' definitions and so waits for any lock on them, and with every writer
         # connection busy or waiting, the measurement must still answer.
         measure = settings.database.model_copy(update={"pool_min_size": 1, "pool_max_size": 2})
-        self.landings = Landings(LazyPool(measure, reset=keep_session), measure)
+        self.landings = Landings(LazyPool(measure), measure)
         self.unstored: list[Unstored] = []
         self.unstored_at = time.time()
         self._started = False

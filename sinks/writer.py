@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import InternalClientError
 
-from runtime.db import LazyPool, keep_session, wait_out_outage
+from runtime.db import LazyPool, wait_out_outage
 from runtime.metrics import SinkMetrics
 from runtime.pgerrors import DATABASE_ERRORS
 from runtime.settings import DatabaseSettings
@@ -117,8 +117,7 @@ class TimescaleWriter:
     def __init__(self, settings: DatabaseSettings, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        # Its connections keep their session between transactions (no SET, LISTEN, cursor or advisory lock here).
-        self.pool = LazyPool(settings, init=init_connection, reset=keep_session)
+        self.pool = LazyPool(settings, init=init_connection)  # also the landings' (sinks.landings)
         self._batches = BatchWriter(self._transaction, metrics)
         self._unmatched: list[UnmatchedRank] = []
         self._rolled_up: bool | None = None  # whether the schema has the day rollup table (asked once)
