@@ -27,7 +27,7 @@ from processors.normalize import normalize
 from processors.normalize.common import Context
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
-from runtime.kafka import durable_producer, ensure_topics
+from runtime.kafka import delete_topics, durable_producer, ensure_topics
 from runtime.settings import load_settings
 from schemas import endpoints as ep
 from schemas.raw import RawHeaders
@@ -149,6 +149,7 @@ async def run(count: int, rows: int) -> None:
         worker.wait(timeout=60)
         await producer.stop()
         await consumer.stop()
+        await delete_topics(settings.broker, topics.all_names())
     print(
         f"one worker, raw -> {topics.normalized('odds')}: {count} raw messages ({rows} rows each) in {elapsed:.2f}s "
         f"= {count / elapsed:,.0f} raw msgs/s, {total_rows / elapsed:,.0f} odds rows/s "

@@ -149,6 +149,16 @@ async def partition_counts(
     return counts
 
 
+async def delete_topics(settings: BrokerSettings, names: Iterable[str], timeout_s: float = 30.0) -> list[str]:
+    """Delete those of ``names`` that exist (the benchmarks' topics after a run, so that the broker does not keep
+    every run's messages); returns the ones deleted."""
+    async with _asking(settings, timeout_s, "delete topics") as admin:
+        existing = sorted(set(names) & set(await asyncio.wait_for(admin.list_topics(), timeout_s)))
+        if existing:
+            await asyncio.wait_for(admin.delete_topics(existing), timeout_s)
+    return existing
+
+
 async def ensure_topics(
     settings: BrokerSettings,
     names: Iterable[str],
