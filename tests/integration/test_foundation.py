@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.stack.postgres import PostgresCluster
 from runtime.db import connect
-from runtime.kafka import ensure_topics, list_topics
+from runtime.kafka import delete_topics, ensure_topics, list_topics
 from runtime.settings import DatabaseSettings, Settings
 from schemas.errors import DatabaseError
 from sinks import rollup
@@ -251,6 +251,23 @@ def test_stack_up_again_is_a_no_op(endpoints: Endpoints):
     status = _racelab("stack", "status", env=env)
     assert status.returncode == 0 and status.stdout.count(" up ") == 2 and " found " in status.stdout
     assert (endpoints.local_stack.env_file.stat().st_mode & 0o777) == 0o600
+
+
+async def test_delete_topics_deletes_those_that_exist_and_names_them(settings: Settings):
+    prefix = settings.topics.prefix
+    kept, gone = f"{prefix}.raw.races", f"{prefix}.raw.odds"
+    await ensure_topics(settings.broker, [kept, gone], partitions=1)
+
+    deleted = await delete_topics(settings.broker, [gone, f"{prefix}.never.made"])
+
+    assert deleted == [gone]
+    for _ in range(50):  # the broker may report a deleted topic for a moment
+        names = await list_topics(settings.broker)
+        if gone not in names:
+            break
+        await asyncio.sleep(0.1)
+    assert gone not in names and kept in names
+    assert await delete_topics(settings.broker, [gone]) == []
 
 
 async def test_topics_are_created_with_their_class_settings(settings: Settings):
