@@ -3,7 +3,9 @@
 Publishes 1000-row raw odds pages at a steady rate for a while (real broker, real TimescaleDB, both workers as
 real processes on this machine), then reports the rows/s committed while publishing, the time to drain, and the
 latency from each raw message's ``fetched_at`` to its committed row, measured on one-row probe messages sent every
-0.25 s on a race of their own (looked up through the unique index every 10 ms, by a task of its own).
+0.25 s on a race of their own (looked up through the unique index every 10 ms, by a task of its own). Where that time
+goes: when each probe could be read from the raw topic, and when its board was on the normalized topic (read by a
+consumer of the probe's partition of each).
 
     python -m benchmarks.end_to_end [--rate 25000] [--seconds 120]
 """
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from producers.simulator import envelope, render_kra
 from producers.simulator.world import World
@@ -37,6 +41,7 @@ from sinks.migrate import migrate
 
 PROBE_RACE = "horse-jeju-99-20241214"
 PROBE_POLL_S = 0.01  # how often the committed probes are looked for: the measurement's resolution
+STAGES = ("raw page readable", "board published")
 
 
 def boards() -> list[list[dict[str, object]]]:
@@ -88,6 +93,7 @@ class Figures:
     committed_in_window: int = 0
     drain_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
     def report(self, rate: int) -> None:
         self.latencies.sort()
@@ -99,6 +105,13 @@ class Figures:
             f"{self.drain_s:.1f}s after the end"
         )
         print(f"fetched_at -> committed row, {len(self.latencies)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        for stage, seconds in self.stages.items():
+            if seconds:
+                seconds.sort()
+                print(
+                    f"  {stage} after fetched_at: p50 {statistics.median(seconds) * 1000:.0f} ms, "
+                    f"p99 {seconds[int(len(seconds) * 0.99)] * 1000:.0f} ms ({len(seconds)} probes)"
+                )
 
 
 @dataclass
@@ -110,7 +123,8 @@ class Bench:
     probe_conn: asyncpg.Connection  # the probe watcher's own: it runs while ``conn`` counts rows
     topic: str
     pages: list[list[dict[str, object]]]
-    probes: dict[datetime, float] = field(default_factory=dict)
+    probes: dict[datetime, float] = field(default_factory=dict)  # sent and not committed yet
+    sent: dict[datetime, float] = field(default_factory=dict)  # every probe's fetched_at and send time
 
     async def send(self, rows: list[dict[str, object]], key: bytes, at: datetime | None = None) -> None:
         body, headers = raw_message(rows, at or datetime.now(UTC))
@@ -131,7 +145,7 @@ class Bench:
     async def _probe(self, now: float) -> None:
         at = datetime.now(UTC)
         await self.send([PROBE_ROW], PROBE_RACE.encode(), at)
-        self.probes[at] = now
+        self.probes[at] = self.sent[at] = now
 
     async def _landed_probes(self, figures: Figures) -> None:
         if not self.probes:
@@ -148,7 +162,28 @@ class Bench:
             await self._landed_probes(figures)
             await asyncio.sleep(PROBE_POLL_S)
 
-    async def offer(self, rate: int, seconds: float) -> Figures:
+    async def follow_stages(self, consumer: AIOKafkaConsumer, figures: Figures, stop: asyncio.Event) -> None:
+        """Note when each probe could be read from the raw topic and when its board was on the normalized topic.
+
+        ``consumer`` is assigned the probe's partition of both, at their end. A probe is known by its ``fetched_at``:
+        the raw message's header, the board's ``time``.
+        """
+        while not stop.is_set():
+            for tp, messages in (await consumer.getmany(timeout_ms=100)).items():
+                seen = time.monotonic()
+                for message in messages:
+                    if message.key != PROBE_RACE.encode():
+                        continue
+                    if tp.topic == self.topic:
+                        stage = STAGES[0]
+                        at = datetime.fromisoformat(dict(message.headers)["fetched_at"].decode())
+                    else:
+                        stage = STAGES[1]
+                        at = datetime.fromisoformat(orjson.loads(message.value or b"{}")["time"])
+                    if at in self.sent:
+                        figures.stages[stage].append(seen - self.sent[at])
+
+    async def offer(self, rate: int, seconds: float, stages: AIOKafkaConsumer) -> Figures:
         """Pages at ``rate`` rows/s for ``seconds``, a probe every 0.25 s; then wait for the backlog to drain."""
         figures = Figures()
         before = await self.rows()
@@ -156,6 +191,7 @@ class Bench:
         next_probe, i = started, 0
         stop = asyncio.Event()
         watcher = asyncio.create_task(self._watch_probes(figures, stop))
+        follower = asyncio.create_task(self.follow_stages(stages, figures, stop))
         while (now := time.monotonic()) < started + seconds:
             due = int((now - started) * rate / 1000)  # pages that should have gone out by now
             while i < due:
@@ -174,6 +210,7 @@ class Bench:
         figures.drain_s = time.monotonic() - drain_started
         stop.set()  # the last probes were committed with the backlog: one more look finds them
         await watcher
+        await follower
         await self._landed_probes(figures)
         return figures
 
@@ -196,14 +233,22 @@ async def run(rate: int, seconds: float) -> None:
     await producer.start()
     conn, probe_conn = await connect(db), await connect(db)
     bench = Bench(producer, conn, probe_conn, topics.raw("odds"), boards())
+    stages = AIOKafkaConsumer(bootstrap_servers=settings.broker.bootstrap_servers, fetch_max_wait_ms=10)
+    await stages.start()
     try:
         await bench.warm_up(workers)
-        figures = await bench.offer(rate, seconds)
+        partitions = list(range(settings.topics.partitions))
+        probe_partition = DefaultPartitioner()(PROBE_RACE.encode(), partitions, partitions)
+        followed = [TopicPartition(t, probe_partition) for t in (topics.raw("odds"), topics.normalized("odds"))]
+        stages.assign(followed)
+        await stages.seek_to_end(*followed)
+        figures = await bench.offer(rate, seconds, stages)
     finally:
         for w in workers:
             w.terminate()
             await asyncio.to_thread(w.wait, 60)
         await producer.stop()
+        await stages.stop()
         await delete_topics(settings.broker, topics.all_names())
         await conn.execute(f'DROP SCHEMA "{prefix}" CASCADE')
         await conn.close()
