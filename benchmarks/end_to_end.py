@@ -96,22 +96,23 @@ class Figures:
     stages: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
     def report(self, rate: int) -> None:
-        self.latencies.sort()
-        p50 = statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
-        p99 = self.latencies[int(len(self.latencies) * 0.99)] * 1000 if self.latencies else float("nan")
         print(
             f"offered {rate:,} rows/s for {self.window_s:.0f}s ({self.sent_rows:,} rows in 1000-row raw messages): "
             f"committed {self.committed_in_window / self.window_s:,.0f} rows/s while publishing; backlog drained "
             f"{self.drain_s:.1f}s after the end"
         )
-        print(f"fetched_at -> committed row, {len(self.latencies)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        print(f"fetched_at -> committed row, {len(self.latencies)} probes: {percentiles(self.latencies)}")
         for stage, seconds in self.stages.items():
             if seconds:
-                seconds.sort()
-                print(
-                    f"  {stage} after fetched_at: p50 {statistics.median(seconds) * 1000:.0f} ms, "
-                    f"p99 {seconds[int(len(seconds) * 0.99)] * 1000:.0f} ms ({len(seconds)} probes)"
-                )
+                print(f"  {stage} after fetched_at: {percentiles(seconds)} ({len(seconds)} probes)")
+
+
+def percentiles(seconds: list[float]) -> str:
+    """p50 and p99 of latencies, in ms ("nan" when there are none)."""
+    ordered = sorted(seconds)
+    p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
+    p99 = ordered[int(len(ordered) * 0.99)] * 1000 if ordered else float("nan")
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
 
 
 @dataclass
