@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import faust
-from aiokafka import errors as kafka_errors
-from aiokafka.protocol.commit import OffsetCommitRequest
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from runtime.commits import CommitWatch
+from runtime.consumer import transport_class
 
 if TYPE_CHECKING:
     from runtime.ops import Check
@@ -58,7 +56,7 @@ def faust_app(settings: Settings, role: str, *, buffer: int) -> faust.App:
         stream_wait_empty=True,
         stream_buffer_maxsize=max(buffer, 4096),
     )
-    app.transport = _transport_class(broker.fetch_max_wait_ms, CommitWatch())(app.conf.broker_consumer, app)
+    app.transport = transport_class(broker.fetch_max_wait_ms, CommitWatch())(app.conf.broker_consumer, app)
     app.on_before_shutdown.connect(_shutdown_deadline)
     return app
 
@@ -79,96 +77,6 @@ async def _shutdown_deadline(sender: Any, /, *args: Any, signal: Any, **kwargs: 
     timer = threading.Timer(SHUTDOWN_LIMIT_S, give_up)
     timer.daemon = True
     timer.start()
-
-
-def in_group(consumer: Any) -> bool:
-    """Whether an aiokafka consumer is a member of its group's current generation (it may commit offsets)."""
-    coordinator = getattr(consumer, "_coordinator", None)
-    if coordinator is None:  # no group (not the pipeline's workers)
-        return True
-    return bool(coordinator.generation != OffsetCommitRequest.DEFAULT_GENERATION_ID and coordinator.member_id)
-
-
-def commit_only_as_member(consumer: Any) -> None:
-    """Make every attempt of a started consumer's offset commits fail as "rebalanced" while it is not a member of its
-    group (:func:`in_group`); the offsets are then not committed, and what they cover is read again.
-
-    Between a broker's "unknown member" answer and the rejoin, aiokafka commits with generation -1 and no member id,
-    and a broker takes that from a group without members: the state of every group after a broker came back empty.
-    Such a commit carries offsets of the lost topics (a commit retried through the outage, or the batch in hand,
-    acked during the revocation that starts the rejoin); it lands on the new topics, and the rejoin then starts
-    reading them past their first messages. aiokafka retries a commit through an outage, reading the generation
-    anew each time, so the check is made at every attempt, not once per commit.
-    """
-    coordinator = getattr(consumer, "_coordinator", None)
-    if coordinator is None:  # no group, no commits
-        return
-    send = coordinator._do_commit_offsets
-
-    async def members_only(assignment: Any, offsets: Any) -> Any:
-        if not in_group(consumer):
-            log.warning(
-                "not committing offsets of %d partitions: the consumer is not a member of its group now "
-                "(rejoining); what they cover is read again after the rejoin",
-                len(offsets),
-            )
-            raise kafka_errors.UnknownMemberIdError(coordinator.group_id)  # aiokafka: CommitFailedError, rebalanced
-        return await send(assignment, offsets)
-
-    coordinator._do_commit_offsets = members_only
-
-
-def _transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust_aiokafka.Transport]:
-    """Faust's Kafka transport with a configurable fetch wait (Faust fixes it at 1,500 ms), whose consumer reports
-    its commits and assignments to ``commits`` (the transport's ``commits`` attribute, for readiness).
-
-    The wait is how long the broker may hold a fetch that found no data. A broker that does not answer a waiting
-    fetch as soon as data arrives (Tansu, the local stack's broker) adds up to that much latency per hop.
-    """
-
-    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport: Any) -> Any:
-            consumer = super()._create_worker_consumer(transport)
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms
-            loop = self.thread_loop
-
-            def rejoin() -> None:  # from the worker's loop; the consumer lives on this thread's
-                loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
-
-            commits.rejoin = rejoin
-            return consumer
-
-        async def on_start(self) -> None:
-            await super().on_start()
-            commit_only_as_member(self._ensure_consumer())
-
-        async def _commit(self, offsets: Any) -> bool:
-            commits.commit_started()
-            ok = False
-            try:
-                ok = bool(await super()._commit(offsets))
-            finally:
-                commits.commit_finished(ok)
-            return ok
-
-        async def on_partitions_revoked(self, revoked: Any) -> None:
-            commits.assigned(0)
-            await super().on_partitions_revoked(revoked)
-
-        async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
-            commits.assigned(len(assigned))
-            await super().on_partitions_assigned(assigned, generation_id)
-
-    class ShortWaitConsumer(faust_aiokafka.Consumer):
-        def _new_consumer_thread(self) -> ConsumerThread:
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    class Transport(faust_aiokafka.Transport):
-        Consumer = ShortWaitConsumer
-
-    Transport.commits = commits  # type: ignore[attr-defined]
-
-    return Transport
 
 
 def run_faust_worker(settings: Settings, build: Callable[[Settings], faust.App]) -> None:

@@ -14,13 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from runtime import topic_keeper
 from runtime.commits import CommitWatch
+from runtime.consumer import commit_only_as_member, in_group
 from runtime.lag import LagMonitor, TopicLag
 from runtime.logs import RepeatSummaryFilter
 from runtime.metrics import ConsumerMetrics
 from runtime.ops import commit_check, topics_check
 from runtime.settings import BrokerSettings
 from runtime.topic_keeper import TopicKeeper
-from runtime.worker import commit_only_as_member, in_group
 
 
 class Clock:
