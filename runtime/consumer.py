@@ -162,7 +162,12 @@ def transport_class(fetch_max_wait_ms: int, commits: CommitWatch) -> type[faust_
             with ack_lock:  # done with, without a trace in the offsets
                 message.acked = True
                 self._unacked_messages.discard(message)
-            log.debug("not acknowledging %s offset %d: fetched under an earlier assignment", message.tp, message.offset)
+            log.warning(
+                "not acknowledging %s offset %d: fetched under an earlier assignment; the partition is read from its "
+                "committed offset now",
+                message.tp,
+                message.offset,
+            )
             return False
 
     class Transport(faust_aiokafka.Transport):
