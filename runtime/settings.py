@@ -190,9 +190,14 @@ class ProcessorSettings(_Group):
 class SinkSettings(_Group):
     """The TimescaleDB sink worker (``racelab run sink``)."""
 
-    batch_size: int = Field(default=5000, ge=1, description="records per batch (size trigger)")
+    batch_size: int = Field(default=5000, ge=1, description="messages per batch (size trigger)")
     batch_within_s: float = Field(
         default=0.05, gt=0, description="time trigger of a batch (each hop adds up to this latency)"
+    )
+    transaction_rows: int = Field(
+        default=20000,
+        ge=1,
+        description="the most table rows in one transaction (an odds board, one message of many rows, is not split)",
     )
     lanes: int = Field(
         default=2,

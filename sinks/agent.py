@@ -5,7 +5,7 @@ returns, and the body returns only after :meth:`TimescaleWriter.write_until_done
 without dropping anything) and after the rejected rows reached the DLQ. Nothing escapes the body: an unexpected
 error ends the process before the batch is acked (faust#606 and the take()-acks-on-exception pitfall).
 ``concurrency=1``. A batch is up to ``sink.batch_size`` messages (or what came within ``sink.batch_within_s``),
-written in transactions of at most ``sink.batch_size`` rows (an odds board is one message of many rows). Records
+written in transactions of at most ``sink.transaction_rows`` rows (an odds board is one message of many rows). Records
 that are not JSON, do not fit their model (:mod:`schemas.records`) or are rejected by the database go to
 ``racelab.raw.<kind>.dlq`` with ``dlq.stage=sink``, keeping their bytes and headers.
 """
@@ -112,7 +112,7 @@ class SinkApp:
         return rows_of_message(message.topic.rsplit(".", 1)[1], message.value or b"", event)
 
     async def write(self, chunk: list[Any]) -> None:
-        """Write a batch in transactions of at most ``batch_size`` rows, then deliver its dead letters.
+        """Write a batch in transactions of at most ``transaction_rows`` rows, then deliver its dead letters.
 
         The messages of a partition always go to the same of ``sink.lanes`` lanes (``partition % lanes``); the lanes
         run at the same time, each reading its messages and writing their rows in transactions that commit one after
@@ -149,12 +149,13 @@ class SinkApp:
     async def _write_lane(
         self, events: list[Any], dead: list[Outgoing], rejected: list[tuple[Row, Exception]], stored: set[Any]
     ) -> None:
-        """Write the messages of one lane in transactions of at most ``batch_size`` rows (:class:`sinks.lanes.Lane`).
+        """Write the messages of one lane in transactions of at most ``transaction_rows`` rows
+        (:class:`sinks.lanes.Lane`).
 
         Messages are turned into rows as the transactions fill, so a large batch (a backlog of big odds boards)
         never holds more than two transactions' rows per lane; a message's rows are not split (a transaction holds
-        more than ``batch_size`` rows only when one message alone has more). The next transaction's messages are read
-        while the database works on the previous one.
+        more than ``transaction_rows`` rows only when one message alone has more). The next transaction's messages
+        are read while the database works on the previous one.
         """
         s = self.settings.sink
         lane = Lane(self.writer, s.retry_max_delay_s)
@@ -173,7 +174,7 @@ class SinkApp:
                 if pair is not None:
                     stored.add(pair)
                 size = row_count(more)
-                if lane.rows and lane.size + size > s.batch_size:
+                if lane.rows and lane.size + size > s.transaction_rows:
                     rejected += await lane.flush()
                 lane.add(more, size)
                 read += size

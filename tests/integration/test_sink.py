@@ -166,7 +166,13 @@ async def stream(settings: Settings, records: list[tuple[bytes, bytes]], per_tic
 
 def sink_env(settings: Settings, **extra: str) -> dict[str, str]:
     return pipeline_env(
-        settings, **{"RACELAB_SINK__BATCH_SIZE": "2000", "RACELAB_SINK__RETRY_MAX_DELAY_S": "2", **extra}
+        settings,
+        **{
+            "RACELAB_SINK__BATCH_SIZE": "2000",
+            "RACELAB_SINK__TRANSACTION_ROWS": "2000",
+            "RACELAB_SINK__RETRY_MAX_DELAY_S": "2",
+            **extra,
+        },
     )
 
 
@@ -280,7 +286,7 @@ async def test_kill_9_ten_times_while_writing(settings: Settings, db_schema: str
     producer = Producer(settings)
     enough = asyncio.Event()
     producing = asyncio.create_task(producer.stream(race_days(), per_tick=10, tick_s=0.25, until=enough))
-    env = sink_env(settings, RACELAB_SINK__BATCH_SIZE="1000")
+    env = sink_env(settings, RACELAB_SINK__BATCH_SIZE="1000", RACELAB_SINK__TRANSACTION_ROWS="1000")
     rng = random.Random(7)
     kills, mid_write, count = 0, 0, 0
     sink = await start_component("sink", env)
@@ -411,7 +417,7 @@ async def test_replay_from_the_beginning_changes_nothing(settings: Settings, db_
         assert await metric(port, "racelab_sink_batch_records_sum") == producer.expected.table_rows
         assert await metric(port, "racelab_sink_rows_written_total", {"table": "odds_snapshots"}) == 0
         # the backlog came in batches of up to 2,000 messages (50 prices each): no transaction held more rows than
-        # the 2,000 of RACELAB_SINK__BATCH_SIZE (plus one message's, as a message is never split)
+        # the 2,000 of RACELAB_SINK__TRANSACTION_ROWS (plus one message's, as a message is never split)
         transactions = await metric(port, "racelab_sink_batch_records_count")
         assert transactions and transactions >= producer.expected.table_rows / 2000
         assert await metric(port, "racelab_sink_batch_records_bucket", {"le": "2500.0"}) == transactions

@@ -77,10 +77,10 @@ def _events(partitions: int, per_partition: int) -> list[SimpleNamespace]:
     ]
 
 
-def _sink(writer: Writer, lanes: int, batch_size: int) -> SinkApp:
+def _sink(writer: Writer, lanes: int, transaction_rows: int) -> SinkApp:
     settings = Settings()
     settings = settings.model_copy(
-        update={"sink": settings.sink.model_copy(update={"lanes": lanes, "batch_size": batch_size})}
+        update={"sink": settings.sink.model_copy(update={"lanes": lanes, "transaction_rows": transaction_rows})}
     )
     app = SinkApp(settings)
     app.writer = writer  # type: ignore[assignment]
@@ -90,7 +90,7 @@ def _sink(writer: Writer, lanes: int, batch_size: int) -> SinkApp:
 
 async def test_each_partition_keeps_to_one_lane_in_order_and_the_lanes_write_at_the_same_time():
     writer = Writer()
-    await _sink(writer, lanes=2, batch_size=50).write(_events(partitions=8, per_partition=100))
+    await _sink(writer, lanes=2, transaction_rows=50).write(_events(partitions=8, per_partition=100))
     written = sorted(key for keys, _, _ in writer.transactions for key in keys)
     assert written == [(p, o) for p in range(8) for o in range(100)]  # every message once
     by_lane: dict[int, list[tuple[list[tuple[int, int]], int, int]]] = {}
@@ -110,14 +110,14 @@ async def test_each_partition_keeps_to_one_lane_in_order_and_the_lanes_write_at_
 
 async def test_one_lane_writes_one_transaction_at_a_time():
     writer = Writer()
-    await _sink(writer, lanes=1, batch_size=50).write(_events(partitions=8, per_partition=100))
+    await _sink(writer, lanes=1, transaction_rows=50).write(_events(partitions=8, per_partition=100))
     assert writer.most_in_flight == 1 and len(writer.transactions) == 16
 
 
 async def test_a_failing_lane_stops_the_others():
     writer = Writer(fail_on=5)
     with pytest.raises(ExceptionGroup) as failed:
-        await _sink(writer, lanes=2, batch_size=50).write(_events(partitions=8, per_partition=100))
+        await _sink(writer, lanes=2, transaction_rows=50).write(_events(partitions=8, per_partition=100))
     assert failed.group_contains(RuntimeError, match="a bug")
     assert writer.cancelled >= 1  # the other lane's transaction in flight was stopped, not left running
     assert writer.in_flight == 0
