@@ -94,7 +94,7 @@ def fresh_assignment(consumer: Any, assigned: Any) -> int:
 def current_ack(consumer: Any, message: Any) -> bool:
     """Whether an acknowledgement of ``message`` may count towards the next commit: only if it was fetched under the
     consumer's current assignment (:class:`NumberedAssignments`). An earlier assignment's message is read again
-    from the committed offset, where the broker still has it."""
+    from the group's committed offset, if the broker still has it."""
     return bool(message.generation_id == consumer.app.consumer_generation_id)
 
 
