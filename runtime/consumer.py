@@ -36,6 +36,10 @@ def commit_only_as_member(consumer: Any) -> None:
     acked during the revocation that starts the rejoin); it lands on the new topics, and the rejoin then starts
     reading them past their first messages. aiokafka retries a commit through an outage, reading the generation
     anew each time, so the check is made at every attempt, not once per commit.
+
+    An attempt is refused too once the assignment the commit was made under has been replaced: a commit retried
+    through an outage would otherwise go through as soon as the consumer is a member again (a broker that lost its
+    groups hands out the same generation), with the offsets of the lost topics.
     """
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is None:  # no group, no commits
@@ -50,6 +54,13 @@ def commit_only_as_member(consumer: Any) -> None:
                 len(offsets),
             )
             raise kafka_errors.UnknownMemberIdError(coordinator.group_id)  # aiokafka: CommitFailedError, rebalanced
+        if assignment is not None and not assignment.active:
+            log.warning(
+                "not committing offsets of %d partitions: they were taken under an assignment the group has replaced "
+                "since; what they cover is read again from the committed offsets",
+                len(offsets),
+            )
+            raise kafka_errors.UnknownMemberIdError(coordinator.group_id)
         return await send(assignment, offsets)
 
     coordinator._do_commit_offsets = members_only

@@ -219,3 +219,24 @@ def test_each_attempt_of_a_commit_is_refused_while_the_consumer_is_not_a_member(
     with pytest.raises(aiokafka.errors.UnknownMemberIdError):  # aiokafka: CommitFailedError "already rebalanced"
         run(lambda: coordinator._do_commit_offsets(None, {"tp": 9}))
     assert sent == [{"tp": 5}]
+
+
+def test_a_commit_retried_into_a_new_assignment_is_refused():
+    import aiokafka.errors
+
+    sent: list[object] = []
+
+    async def send(assignment, offsets):
+        sent.append(offsets)
+
+    coordinator = SimpleNamespace(generation=0, member_id="racelab-1-abc", group_id="g", _do_commit_offsets=send)
+    commit_only_as_member(SimpleNamespace(_coordinator=coordinator))
+    before = SimpleNamespace(active=True)  # aiokafka's Assignment: inactive once the group assigned anew
+    run(lambda: coordinator._do_commit_offsets(before, {"tp": 10}))
+    assert sent == [{"tp": 10}]
+    # the broker came back empty; the consumer rejoined as a member of generation 0 again, under a new assignment
+    before.active = False
+    with pytest.raises(aiokafka.errors.UnknownMemberIdError):
+        run(lambda: coordinator._do_commit_offsets(before, {"tp": 10}))
+    run(lambda: coordinator._do_commit_offsets(SimpleNamespace(active=True), {"tp": 3}))
+    assert sent == [{"tp": 10}, {"tp": 3}]
