@@ -201,17 +201,25 @@ def test_a_consumer_without_a_group_may_commit():
     assert in_group(SimpleNamespace()) is True
 
 
-def test_each_attempt_of_a_commit_is_refused_while_the_consumer_is_not_a_member():
-    import aiokafka.errors
-
+def guarded_coordinator(generation: int) -> tuple[SimpleNamespace, list[object]]:
+    """An aiokafka coordinator stand-in, a member of ``generation``, behind :func:`commit_only_as_member`; the list
+    receives the offsets of every attempt that reached the broker."""
     sent: list[object] = []
 
     async def send(assignment, offsets):
         sent.append(offsets)
 
-    coordinator = SimpleNamespace(generation=7, member_id="racelab-1-abc", group_id="g", _do_commit_offsets=send)
-    consumer = SimpleNamespace(_coordinator=coordinator)
-    commit_only_as_member(consumer)
+    coordinator = SimpleNamespace(
+        generation=generation, member_id="racelab-1-abc", group_id="g", _do_commit_offsets=send
+    )
+    commit_only_as_member(SimpleNamespace(_coordinator=coordinator))
+    return coordinator, sent
+
+
+def test_each_attempt_of_a_commit_is_refused_while_the_consumer_is_not_a_member():
+    import aiokafka.errors
+
+    coordinator, sent = guarded_coordinator(7)
     run(lambda: coordinator._do_commit_offsets(None, {"tp": 5}))
     assert sent == [{"tp": 5}]
     # the broker answered "unknown member" meanwhile (a retry of the same commit after an outage reads it anew)
@@ -223,20 +231,21 @@ def test_each_attempt_of_a_commit_is_refused_while_the_consumer_is_not_a_member(
 
 def test_a_commit_retried_into_a_new_assignment_is_refused():
     import aiokafka.errors
+    from aiokafka.consumer.subscription_state import Assignment
+    from aiokafka.structs import TopicPartition
 
-    sent: list[object] = []
+    coordinator, sent = guarded_coordinator(0)
 
-    async def send(assignment, offsets):
-        sent.append(offsets)
+    async def check() -> None:
+        before = Assignment([TopicPartition("racelab.raw.odds", 1)])
+        await coordinator._do_commit_offsets(before, {"tp": 10})
+        assert sent == [{"tp": 10}]
+        # the broker came back empty; the consumer rejoined as a member of generation 0 again, and the group's new
+        # assignment replaced the one the commit was made under (aiokafka unassigns the old one)
+        before._unassign()
+        with pytest.raises(aiokafka.errors.UnknownMemberIdError):
+            await coordinator._do_commit_offsets(before, {"tp": 10})
+        await coordinator._do_commit_offsets(Assignment([TopicPartition("racelab.raw.odds", 1)]), {"tp": 3})
+        assert sent == [{"tp": 10}, {"tp": 3}]
 
-    coordinator = SimpleNamespace(generation=0, member_id="racelab-1-abc", group_id="g", _do_commit_offsets=send)
-    commit_only_as_member(SimpleNamespace(_coordinator=coordinator))
-    before = SimpleNamespace(active=True)  # aiokafka's Assignment: inactive once the group assigned anew
-    run(lambda: coordinator._do_commit_offsets(before, {"tp": 10}))
-    assert sent == [{"tp": 10}]
-    # the broker came back empty; the consumer rejoined as a member of generation 0 again, under a new assignment
-    before.active = False
-    with pytest.raises(aiokafka.errors.UnknownMemberIdError):
-        run(lambda: coordinator._do_commit_offsets(before, {"tp": 10}))
-    run(lambda: coordinator._do_commit_offsets(SimpleNamespace(active=True), {"tp": 3}))
-    assert sent == [{"tp": 10}, {"tp": 3}]
+    run(check)
